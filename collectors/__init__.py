@@ -1,0 +1,4 @@
+"""Collector plugins: the base contract (``collectors.base``) and the built-in plugins.
+
+Never imports ``poller/`` or ``baseline/``.
+"""

@@ -1,0 +1,50 @@
+"""The errors a collector may raise; nothing else ever leaves a collector.
+
+Every collector translates its client library's exceptions into these at one
+boundary (``raise ... from exc``), and builds messages from its own fields only,
+never from upstream exception text (which may hold URLs with keys or signatures).
+
+    CollectorError                  root: anything a collector reports
+    ├── OptionError                 bad source options (names sources.<name>.options.<field>)
+    ├── PluginError                 a plugin that cannot be found or loaded
+    ├── ListingIncomplete           a listing was cut short: its type deletes nothing
+    │   ├── AuthenticationFailed    credentials rejected (no secret in the message)
+    │   └── SourceUnreachable       network, TLS or timeout trouble reaching the API
+    └── TypeUnavailable             the cloud does not offer this type: skipped, not a failure
+"""
+
+from __future__ import annotations
+
+
+class CollectorError(Exception):
+    """Root of every error a collector raises; its message is safe to show."""
+
+
+class OptionError(CollectorError):
+    """A source's options are invalid; the message names the offending field."""
+
+    def __init__(self, source: str, field: str, problem: str) -> None:
+        self.source = source
+        self.field = field
+        self.problem = problem
+        super().__init__(f"sources.{source}.options.{field}: {problem}")
+
+
+class PluginError(CollectorError):
+    """A collector plugin is unknown, broken or not a Collector."""
+
+
+class ListingIncomplete(CollectorError):
+    """The listing of one type stopped before it was known to be whole."""
+
+
+class AuthenticationFailed(ListingIncomplete):
+    """The cloud rejected the source's credentials."""
+
+
+class SourceUnreachable(ListingIncomplete):
+    """The cloud's API could not be reached (connection, TLS, timeout)."""
+
+
+class TypeUnavailable(CollectorError):
+    """The cloud does not offer this entity type (service or extension absent)."""
