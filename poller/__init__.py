@@ -1,0 +1,1 @@
+"""cloud-poller: configuration, the run of one source, the service, notifications."""

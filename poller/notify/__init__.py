@@ -1,0 +1,1 @@
+"""Notification sinks and the dispatcher that feeds them from the outbox."""
