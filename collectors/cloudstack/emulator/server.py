@@ -1,0 +1,266 @@
+"""The emulator's HTTP side: a threaded server on 127.0.0.1 speaking CloudStack's ``/client/api``.
+
+Owns request parsing (GET query string, POST form body, both merged like a servlet's
+parameter map), signature checks (``signing.signature_problem``), injected faults
+(429, 530, any status, delays, changes between pages, commands unavailable with 432)
+and the ``CloudStackEmulator`` handle tests and ``poller demo`` use. It binds only to
+127.0.0.1, never logs request lines (a GET URL carries the API key and signature),
+and never prints its secret key.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from collectors.cloudstack.emulator.commands import COMMANDS, COMMANDS_BY_LOWER, ApiError, error_body, list_records
+from collectors.cloudstack.emulator.inventory import Inventory
+from collectors.cloudstack.emulator.seed import DemoCloud, apply_demo_changes, seed_demo, seed_scale
+from collectors.cloudstack.signing import signature_problem
+
+API_PATH = "/client/api"
+JSON_TYPE = "application/json; charset=UTF-8"
+UNAUTHORIZED_TEXT = "unable to verify user credentials and/or request signature"
+LIMIT_TEXT = "The given user has reached his/her account api limit, please retry after 1000 ms."
+INTERNAL_TEXT = "Internal error executing command, please contact your system administrator"
+UNAVAILABLE_TEXT = "The given command does not exist or it is not available for user"
+CS_ERROR_CODES = {429: 4250, 431: 4350, 432: 9999, 530: 4250}
+
+
+@dataclass
+class Fault:
+    """One injected behaviour for a command (optionally one page): an error, a delay or a callback."""
+
+    command: str
+    page: int | None
+    times: int | None
+    status: int | None = None
+    errortext: str | None = None
+    delay: float = 0.0
+    callback: Callable[[Inventory], None] | None = None
+
+    def matches(self, command: str, page: int) -> bool:
+        """Whether this fault applies to a request for ``command`` and ``page``."""
+        return self.command.lower() == command.lower() and (self.page is None or self.page == page)
+
+
+@dataclass(frozen=True)
+class SeenRequest:
+    """What the emulator received: method, the raw path (with any query) and the parameter names."""
+
+    method: str
+    path: str
+    params: tuple[str, ...]
+    command: str
+    page: int
+
+
+class CloudStackEmulator:
+    """A CloudStack management server's list API on 127.0.0.1, with an in-process inventory.
+
+    Use as a context manager or with ``start()``/``stop()``. ``endpoint`` is the URL of
+    ``/client/api``; ``source_options()`` the options of a poller source pointing at it.
+    """
+
+    def __init__(self, *, max_page_size: int = 500, api_key: str | None = None, secret_key: str | None = None,
+                 inventory: Inventory | None = None) -> None:
+        self.max_page_size = max_page_size
+        self.api_key = api_key or secrets.token_urlsafe(48)
+        self.secret_key = secret_key or secrets.token_urlsafe(48)
+        self.inventory = inventory or Inventory()
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self.requests: list[SeenRequest] = []
+        self.demo: DemoCloud | None = None
+        self._faults: list[Fault] = []
+        self._disabled: set[str] = set()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> CloudStackEmulator:
+        """Listen on 127.0.0.1 at a free port and serve in a daemon thread."""
+        if self._server is not None:
+            return self
+        handler = type("BoundHandler", (_Handler,), {"emulator": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._server.serve_forever, name="cloudstack-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port (pending delays are cut short)."""
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> CloudStackEmulator:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def endpoint(self) -> str:
+        """The API URL, e.g. ``http://127.0.0.1:41234/client/api``."""
+        if self._server is None:
+            raise RuntimeError("the emulator is not started")
+        return f"http://127.0.0.1:{self._server.server_address[1]}{API_PATH}"
+
+    def source_options(self, **overrides: Any) -> dict[str, Any]:
+        """The ``options`` mapping of a poller source (collector ``cloudstack``) for this emulator."""
+        options: dict[str, Any] = {"endpoint": self.endpoint, "api_key": self.api_key,
+                                   "secret_key": self.secret_key, "page_size": min(500, self.max_page_size),
+                                   "timeout": 10, "retries": 2}
+        options.update(overrides)
+        return options
+
+    # -- content -----------------------------------------------------------------------------------
+
+    def seed_demo(self) -> DemoCloud:
+        """Fill the inventory with a small realistic cloud (2 zones, 6 hosts, 6 VMs...)."""
+        self.demo = seed_demo(self.inventory)
+        return self.demo
+
+    def apply_demo_changes(self) -> list[str]:
+        """Deploy a VM, stop one, destroy one, attach a volume; returns the changes in words."""
+        if self.demo is None:
+            raise RuntimeError("seed_demo() first")
+        return apply_demo_changes(self.inventory, self.demo)
+
+    def seed_scale(self, vms: int) -> DemoCloud:
+        """Fill the inventory with 100 hosts and ``vms`` VMs."""
+        self.demo = seed_scale(self.inventory, vms)
+        return self.demo
+
+    def tick(self, step: int = 1) -> None:
+        """Move usage counters and heartbeats, as an idle live cloud does."""
+        self.inventory.tick(step)
+
+    # -- faults ------------------------------------------------------------------------------------
+
+    def inject_error(self, command: str, status: int, *, page: int | None = None, times: int | None = 1,
+                     errortext: str | None = None) -> None:
+        """Answer ``command`` (optionally only ``page``) with an HTTP error ``times`` times (None: always)."""
+        self._add(Fault(command, page, times, status=status, errortext=errortext))
+
+    def inject_delay(self, command: str, seconds: float, *, page: int | None = None, times: int | None = 1) -> None:
+        """Hold the answer to ``command`` for ``seconds`` (to trip the client's timeout)."""
+        self._add(Fault(command, page, times, delay=seconds))
+
+    def on_page(self, command: str, page: int, callback: Callable[[Inventory], None], *,
+                times: int | None = 1) -> None:
+        """Run ``callback(inventory)`` just before answering ``page`` of ``command`` (changes between pages)."""
+        self._add(Fault(command, page, times, callback=callback))
+
+    def disable_command(self, command: str) -> None:
+        """Make ``command`` unavailable to the caller (answered with 432)."""
+        self._disabled.add(command.lower())
+
+    def clear_faults(self) -> None:
+        """Forget every injected fault and disabled command."""
+        with self._lock:
+            self._faults.clear()
+            self._disabled.clear()
+
+    def _add(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def take_faults(self, command: str, page: int) -> list[Fault]:
+        """The faults that apply to this request, each used up once."""
+        with self._lock:
+            hits = [fault for fault in self._faults if fault.matches(command, page)]
+            for fault in hits:
+                if fault.times is not None:
+                    fault.times -= 1
+            self._faults = [fault for fault in self._faults if fault.times is None or fault.times > 0]
+            return hits
+
+    # -- one request -------------------------------------------------------------------------------
+
+    def answer(self, method: str, path: str, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """The (HTTP status, JSON body) the management server would answer to these parameters."""
+        lowered = {name.lower(): value for name, value in params.items()}
+        command = COMMANDS_BY_LOWER.get(lowered.get("command", "").lower(), lowered.get("command", ""))
+        page = _int_or(lowered.get("page"), 1)
+        with self._lock:
+            self.requests.append(SeenRequest(method, path, tuple(sorted(params)), command, page))
+        if command not in COMMANDS or signature_problem(params, {self.api_key: self.secret_key}, self.clock()):
+            # ApiServer.verifyRequest answers unknown commands and bad signatures alike: 401.
+            return 401, error_body(command, ApiError(401, UNAUTHORIZED_TEXT, None))
+        if command.lower() in self._disabled:
+            return 432, error_body(command, ApiError(432, UNAVAILABLE_TEXT, 9999))
+        for fault in self.take_faults(command, page):
+            if fault.delay:
+                self._stopping.wait(fault.delay)
+            if fault.callback is not None:
+                fault.callback(self.inventory)
+            if fault.status is not None:
+                text = fault.errortext or {429: LIMIT_TEXT}.get(fault.status, INTERNAL_TEXT)
+                return fault.status, error_body(command, ApiError(fault.status, text, CS_ERROR_CODES.get(fault.status)))
+        try:
+            return 200, list_records(self.inventory, command, params, self.max_page_size)
+        except ApiError as error:
+            return error.status, error_body(command, error)
+
+
+def _int_or(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value is not None else default
+    except ValueError:
+        return default
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Routes ``/client/api`` GET and POST requests to the emulator; anything else is 404."""
+
+    emulator: CloudStackEmulator
+    protocol_version = "HTTP/1.1"
+    server_version = "Apache-Coyote/1.1"
+    sys_version = ""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._serve(b"")
+
+    def do_POST(self) -> None:  # noqa: N802
+        length = int(self.headers.get("Content-Length") or 0)
+        self._serve(self.rfile.read(length) if length else b"")
+
+    def _serve(self, body: bytes) -> None:
+        url = urlsplit(self.path)
+        if url.path.rstrip("/") != API_PATH:
+            self._send(404, b"<html><body>Not Found</body></html>", "text/html")
+            return
+        params: dict[str, str] = {}
+        for name, value in parse_qsl(url.query, keep_blank_values=True) + parse_qsl(
+                body.decode("utf-8", "replace"), keep_blank_values=True):
+            params.setdefault(name, value)  # a servlet's getParameter: the first value wins
+        status, payload = self.emulator.answer(self.command, self.path, params)
+        self._send(status, json.dumps(payload, separators=(",", ":")).encode("utf-8"), JSON_TYPE)
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (e.g. its timeout fired during an injected delay)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - overrides http.server
+        """Log nothing: a request line may carry an API key and a signature."""
