@@ -1,0 +1,270 @@
+"""Fixtures for the sink tests: notifications, a scriptable HTTP receiver, a RabbitMQ URL, a driving loop."""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import os
+import re
+import shutil
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+import pytest
+from requests.structures import CaseInsensitiveDict
+
+from poller.errors import DeliveryError
+from poller.notify.base import OutboxRecord
+
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "sinks.md"
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
+
+
+def make_records(count: int, *, source: str = "os1", entity_type: str = "compute.server") -> list[OutboxRecord]:
+    """Return ``count`` notifications shaped like DESIGN.md's, with distinct ids and keys."""
+    actions = ("create", "update", "delete")
+    records = []
+    for seq in range(1, count + 1):
+        action = actions[seq % 3]
+        note = {
+            "id": f"n-{seq:04d}",
+            "specversion": "1.0",
+            "type": f"poller.entity.{action}d",
+            "source": source,
+            "time": "2026-11-23T08:00:00Z",
+            "epoch": "e1",
+            "initial": False,
+            "entity_type": entity_type,
+            "key": f"vm-{seq}",
+            "name": f"vm {seq} \u00e9",
+            "parent": None,
+            "state": "ACTIVE",
+            "project": "p1",
+            "action": action,
+            "hash": f"{seq:016x}",
+            "previous_hash": None,
+            "changes": [],
+            "entity": {"seq": seq},
+        }
+        records.append(OutboxRecord(seq, source, entity_type, action, note["id"], orjson.dumps(note)))
+    return records
+
+
+def drive(
+    sink: Any,
+    records: Sequence[OutboxRecord],
+    *,
+    batch: int = 5,
+    on_failure: Callable[[DeliveryError], None] | None = None,
+    max_failures: int = 50,
+) -> list[DeliveryError]:
+    """Feed ``records`` to ``sink`` as the dispatcher does: in batches, resuming at ``delivered`` after errors."""
+    failures: list[DeliveryError] = []
+    pending = list(records)
+    while pending:
+        try:
+            sink.deliver(pending[:batch])
+        except DeliveryError as exc:
+            assert exc.retryable, str(exc)
+            failures.append(exc)
+            assert len(failures) <= max_failures, "the sink never recovered"
+            pending = pending[exc.delivered :]
+            if on_failure is not None:
+                on_failure(exc)
+            continue
+        pending = pending[batch:]
+    return failures
+
+
+def load_verify_recipe() -> Callable[..., bool]:
+    """Return the ``verify`` function from the Python recipe in docs/sinks.md (the one users copy)."""
+    blocks = re.findall(r"```python\n(.*?)```", DOCS.read_text(encoding="utf-8"), flags=re.S)
+    recipe = next(block for block in blocks if "def verify(" in block)
+    namespace: dict[str, Any] = {}
+    exec(compile(recipe, str(DOCS), "exec"), namespace)  # noqa: S102 - our own documentation
+    return namespace["verify"]
+
+
+@dataclass
+class Receipt:
+    """One request the receiver got, and the status it answered."""
+
+    path: str
+    headers: CaseInsensitiveDict[str]
+    body: bytes
+    status: int
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the receiver answers to one request: a status, a body, and a delay before answering."""
+
+    status: int = 200
+    body: bytes = b"ok"
+    delay: float = 0.0
+    echo: bool = False  # answer with the request's path and every header value (a hostile receiver)
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class Receiver:
+    """A real HTTP server on 127.0.0.1 that answers from a script (then 200) and records every request."""
+
+    script: deque[Answer] = field(default_factory=deque)
+    receipts: list[Receipt] = field(default_factory=list)
+    port: int = 0
+    _server: http.server.ThreadingHTTPServer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def start(self) -> None:
+        """Listen (again) on the same port; port 0 the first time."""
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                answer = receiver.next_answer()
+                with receiver._lock:
+                    receiver.receipts.append(Receipt(self.path, CaseInsensitiveDict(self.headers), body, answer.status))
+                time.sleep(answer.delay)
+                reply = answer.body
+                if answer.echo:
+                    reply = (f"echo {self.path} " + " ".join(self.headers.values()) + "\nmore").encode()
+                with contextlib.suppress(OSError):
+                    self.send_response(answer.status)
+                    for name, value in answer.headers:
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(reply)))
+                    self.end_headers()
+                    self.wfile.write(reply)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                return
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def stop(self) -> None:
+        """Close the listening socket: connections to the port are refused until ``start``."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def next_answer(self) -> Answer:
+        with self._lock:
+            return self.script.popleft() if self.script else Answer()
+
+    def accepted(self) -> list[Receipt]:
+        """The requests answered with a 2xx (the receiver stored them)."""
+        with self._lock:
+            return [r for r in self.receipts if 200 <= r.status < 300]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A running Receiver, stopped after the test."""
+    server = Receiver()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound then closed)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def _unavailable(reason: str) -> None:
+    if _ci():
+        pytest.fail(f"{reason} (CI=true: RabbitMQ is required)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    """A reachable RabbitMQ: POLLER_TEST_AMQP_URL, else the local default; skip when absent (fail when CI=true)."""
+    import kombu
+
+    url = os.environ.get("POLLER_TEST_AMQP_URL") or DEFAULT_AMQP_URL
+    connection = kombu.Connection(url, connect_timeout=3)
+    try:
+        connection.ensure_connection(max_retries=0)
+    except Exception:
+        _unavailable("no RabbitMQ reachable at POLLER_TEST_AMQP_URL or amqp://127.0.0.1:5672")
+    finally:
+        connection.release()
+    return url
+
+
+@dataclass
+class RabbitControl:
+    """Stops and starts the local RabbitMQ application (the node keeps running)."""
+
+    url: str
+    ctl: str
+
+    def run(self, *args: str) -> None:
+        subprocess.run([self.ctl, *args], check=True, capture_output=True, timeout=120)
+
+    def stop_app(self) -> None:
+        self.run("stop_app")
+
+    def start_app(self) -> None:
+        self.run("start_app")
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        import kombu
+
+        deadline = time.monotonic() + timeout
+        while True:
+            connection = kombu.Connection(self.url, connect_timeout=2)
+            try:
+                connection.ensure_connection(max_retries=0)
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+            finally:
+                connection.release()
+
+
+@pytest.fixture
+def rabbit_control(amqp_url: str) -> Iterator[RabbitControl]:
+    """Control of the broker behind ``amqp_url`` via rabbitmqctl; restarts it if a test left it stopped."""
+    ctl = shutil.which("rabbitmqctl")
+    if ctl is None:
+        _unavailable("rabbitmqctl is not installed here")
+    assert ctl is not None
+    if urlsplit(amqp_url).hostname not in ("127.0.0.1", "localhost"):
+        pytest.skip("the RabbitMQ under test is not local; it cannot be restarted from here")
+    control = RabbitControl(amqp_url, ctl)
+    yield control
+    try:
+        control.wait_ready(timeout=1)
+    except Exception:
+        control.start_app()
