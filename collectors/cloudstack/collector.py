@@ -1,0 +1,239 @@
+"""The ``cloudstack`` collector: CloudStack inventories through signed ``list*`` calls.
+
+Owns option validation, the listing plan of each type (command, ``listall``, the
+``projectid=-1`` pass), paging with consistency checks (one relist, then incomplete),
+``fetch`` by id and event translation. Every cloud call goes through ``client.py``;
+it never imports ``poller/`` or ``baseline/`` and lets only ``collectors.errors`` out.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from collectors.base import (
+    Collector,
+    Entity,
+    EntityType,
+    ListContext,
+    Listing,
+    ListingGenerator,
+    optional_option,
+    reject_unknown_options,
+    require_option,
+)
+from collectors.cloudstack import mapping
+from collectors.cloudstack import types as t
+from collectors.cloudstack.client import CloudStackClient, IdNotFound
+from collectors.cloudstack.events import translate
+from collectors.errors import ListingIncomplete, OptionError
+
+log = logging.getLogger(__name__)
+
+KNOWN_OPTIONS = ("endpoint", "api_key", "secret_key", "page_size", "timeout", "verify", "expires", "retries",
+                 "retry_backoff")
+DEFAULT_EXPIRES = 600
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How one type is listed: the command, the object key in its answer, fixed parameters, project pass."""
+
+    command: str
+    key: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    projects: bool = False
+
+    def passes(self) -> tuple[dict[str, Any], ...]:
+        """Parameter sets whose union is the whole listing.
+
+        Without ``projectid`` CloudStack skips project resources; ``projectid=-1`` lists
+        project resources only (AccountManagerImpl.buildACLSearchParameters), so both are needed.
+        """
+        base = dict(self.params)
+        return (base, {**base, "projectid": -1}) if self.projects else (base,)
+
+    def identity(self, raw: Mapping[str, Any]) -> tuple[str, str]:
+        """What is unique per record: the id, plus the zone for per-zone template/ISO records."""
+        return str(raw.get("id")), str(raw.get("zoneid", "")) if self.key in ("template", "iso") else ""
+
+
+_ALL = {"listall": True}
+PLANS: dict[str, Plan] = {
+    t.ZONE.name: Plan("listZones", "zone"),
+    t.POD.name: Plan("listPods", "pod"),
+    t.CLUSTER.name: Plan("listClusters", "cluster"),
+    t.HOST.name: Plan("listHosts", "host"),
+    t.STORAGEPOOL.name: Plan("listStoragePools", "storagepool"),
+    t.IMAGESTORE.name: Plan("listImageStores", "imagestore"),
+    t.SYSTEMVM.name: Plan("listSystemVms", "systemvm"),
+    t.ROUTER.name: Plan("listRouters", "router", _ALL, projects=True),
+    t.VIRTUALMACHINE.name: Plan("listVirtualMachines", "virtualmachine", _ALL, projects=True),
+    t.VOLUME.name: Plan("listVolumes", "volume", _ALL, projects=True),
+    t.SNAPSHOT.name: Plan("listSnapshots", "snapshot", _ALL, projects=True),
+    t.NETWORK.name: Plan("listNetworks", "network", _ALL, projects=True),
+    t.VPC.name: Plan("listVPCs", "vpc", _ALL, projects=True),
+    t.PUBLICIPADDRESS.name: Plan("listPublicIpAddresses", "publicipaddress", _ALL, projects=True),
+    t.TEMPLATE.name: Plan("listTemplates", "template", {**_ALL, "templatefilter": "all"}, projects=True),
+    t.ISO.name: Plan("listIsos", "iso", {**_ALL, "isofilter": "all"}, projects=True),
+    t.SERVICEOFFERING.name: Plan("listServiceOfferings", "serviceoffering"),
+    t.DISKOFFERING.name: Plan("listDiskOfferings", "diskoffering"),
+    t.NETWORKOFFERING.name: Plan("listNetworkOfferings", "networkoffering"),
+    t.DOMAIN.name: Plan("listDomains", "domain", _ALL),
+    t.ACCOUNT.name: Plan("listAccounts", "account", _ALL),
+    t.PROJECT.name: Plan("listProjects", "project", _ALL),
+    t.SECURITYGROUP.name: Plan("listSecurityGroups", "securitygroup", _ALL, projects=True),
+}
+
+
+class _Inconsistent(Exception):
+    """Internal: one read of a listing was not self-consistent (the reason says how)."""
+
+
+class CloudStackCollector(Collector):
+    """Snapshots an Apache CloudStack cloud (root-admin keys) through its signed query API.
+
+    Options: ``endpoint``, ``api_key``, ``secret_key`` (required), ``page_size`` (500),
+    ``timeout`` (30 s), ``verify`` (true, false or a CA bundle path), ``expires`` (true,
+    false or seconds; signatureVersion 3), ``retries`` (3), ``retry_backoff`` (1.0 s).
+    """
+
+    name = "cloudstack"
+    entity_types = t.ALL_TYPES
+
+    def __init__(self, source: str, options: Mapping[str, Any]) -> None:
+        super().__init__(source, options)
+        reject_unknown_options(source, options, KNOWN_OPTIONS)
+        endpoint = require_option(source, options, "endpoint", str)
+        if not endpoint.startswith(("http://", "https://")):
+            raise OptionError(source, "endpoint", "must be an http:// or https:// URL (…/client/api)")
+        api_key = _non_empty(source, options, "api_key")
+        secret_key = _non_empty(source, options, "secret_key")
+        self.page_size = _positive(source, options, "page_size", int, 500)
+        timeout = _positive(source, options, "timeout", (int, float), 30)
+        retries = optional_option(source, options, "retries", int, 3)
+        backoff = optional_option(source, options, "retry_backoff", (int, float), 1.0)
+        if retries < 0 or backoff < 0:
+            raise OptionError(source, "retries" if retries < 0 else "retry_backoff", "must not be negative")
+        self.verify = _verify(source, options)
+        expires = _expires(source, options)
+        self._client = CloudStackClient(source, endpoint, api_key, secret_key, timeout=float(timeout),
+                                        verify=self.verify, expires=expires, retries=retries, backoff=float(backoff))
+
+    # -- contract ------------------------------------------------------------------------------
+
+    def list(self, etype: EntityType, context: ListContext) -> Listing:
+        """A full listing of ``etype``, complete only if paging stayed consistent."""
+        return Listing(etype.name, self._listing(etype))
+
+    def fetch(self, etype: EntityType, key: str) -> Entity | None:
+        """Re-read one entity by id (``id=`` plus ``listall``, projects included); None when it is gone."""
+        plan = PLANS[etype.name]
+        records: list[Mapping[str, Any]] = []
+        for params in plan.passes():
+            try:
+                data = self._client.lookup(etype.name, plan.command, {**params, "id": key})
+            except IdNotFound:
+                return None
+            records.extend(row for row in data.get(plan.key) or [] if str(row.get("id")) == key)
+            if records:
+                break
+        entities = mapping.to_entities(etype.name, records)
+        return entities[0] if entities else None
+
+    def translate_event(self, event: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """(type, key) pairs named by a CloudStack event-bus message (action or resource-state event)."""
+        return translate(event)
+
+    def warnings(self) -> list[str]:
+        """A warning on every run while TLS certificate verification is off."""
+        if self.verify is False:
+            return [f"source {self.source}: TLS certificate verification is OFF (verify: false); "
+                    "the API keys can be intercepted"]
+        return []
+
+    # -- listing ----------------------------------------------------------------------------------
+
+    def _listing(self, etype: EntityType) -> ListingGenerator:
+        plan = PLANS[etype.name]
+        try:
+            records = self._read(etype, plan)
+        except _Inconsistent as first:
+            log.warning("cloudstack_relist source=%s type=%s reason=%s", self.source, etype.name, first)
+            try:
+                records = self._read(etype, plan)
+            except _Inconsistent as second:
+                raise ListingIncomplete(
+                    f"{etype.name} (source {self.source}): the listing moved while paging, twice ({second}); "
+                    "nothing is created, updated or deleted for this type this run") from second
+        entities = mapping.to_entities(etype.name, records)
+        yield from entities
+        return len(entities)
+
+    def _read(self, etype: EntityType, plan: Plan) -> list[Mapping[str, Any]]:
+        """Every record of every pass, buffered, or _Inconsistent; a relist never yields twice."""
+        records: list[Mapping[str, Any]] = []
+        for params in plan.passes():
+            records.extend(self._read_pass(etype, plan, params))
+        return records
+
+    def _read_pass(self, etype: EntityType, plan: Plan, params: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+        seen: dict[tuple[str, str], Mapping[str, Any]] = {}
+        counts: set[int] = set()
+        previous: tuple[tuple[str, str], ...] | None = None
+        page = 1
+        while True:
+            data = self._client.list_page(etype.name, plan.command, params, page, self.page_size)
+            rows = data.get(plan.key) or []
+            if "count" in data:
+                counts.add(int(data["count"]))
+            if not rows:
+                break
+            identities = tuple(plan.identity(row) for row in rows)
+            if identities == previous:
+                raise _Inconsistent(f"page {page} repeated page {page - 1}")
+            previous = identities
+            seen.update(zip(identities, rows, strict=True))
+            if (counts and len(seen) >= max(counts)) or len(rows) < self.page_size:
+                break
+            page += 1
+        if len(counts) > 1:
+            raise _Inconsistent(f"the reported count changed while paging ({min(counts)}..{max(counts)})")
+        if counts and len(seen) != next(iter(counts)):
+            raise _Inconsistent(f"{len(seen)} unique records but the API reported count {next(iter(counts))}")
+        return iter(seen.values())
+
+
+def _non_empty(source: str, options: Mapping[str, Any], name: str) -> str:
+    value = require_option(source, options, name, str)
+    if not value.strip():
+        raise OptionError(source, name, "must not be empty")
+    return str(value)
+
+
+def _positive(source: str, options: Mapping[str, Any], name: str, kind: type | tuple[type, ...], default: Any) -> Any:
+    value = optional_option(source, options, name, kind, default)
+    if value <= 0:
+        raise OptionError(source, name, "must be greater than 0")
+    return value
+
+
+def _verify(source: str, options: Mapping[str, Any]) -> bool | str:
+    value = optional_option(source, options, "verify", (bool, str), True)
+    if isinstance(value, str) and not os.path.exists(value):
+        raise OptionError(source, "verify", "CA bundle file not found (use true, false or the path of a CA bundle)")
+    return bool(value) if not isinstance(value, str) else value
+
+
+def _expires(source: str, options: Mapping[str, Any]) -> int | None:
+    value = optional_option(source, options, "expires", (bool, int), True)
+    if value is True:
+        return DEFAULT_EXPIRES
+    if value is False:
+        return None
+    if value <= 0:
+        raise OptionError(source, "expires", "must be true, false or a number of seconds greater than 0")
+    return int(value)
