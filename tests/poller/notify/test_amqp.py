@@ -1,0 +1,248 @@
+"""AmqpSink: option checks, errors without a broker, and delivery against a real RabbitMQ on 127.0.0.1."""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import amqp.exceptions
+import kombu
+import orjson
+import pytest
+
+from poller.errors import DeliveryError, SinkConfigError
+from poller.notify.amqp import AmqpSink, routing_key, safe_broker
+from poller.notify.base import OutboxRecord
+from tests.poller.notify.conftest import RabbitControl, drive, make_records
+
+
+def sink_for(url: str, **options: Any) -> AmqpSink:
+    return AmqpSink("bus", {"url": url, **options})
+
+
+class TestOptions:
+    def test_defaults(self) -> None:
+        """Only url is required; exchange defaults to poller and timeout to 10 s."""
+        options = sink_for("amqp://127.0.0.1//").options
+        assert (options.exchange, options.timeout) == ("poller", 10.0)
+
+    def test_kind_and_durability(self) -> None:
+        """The class declares kind amqp and is durable."""
+        assert (AmqpSink.kind, AmqpSink.durable) == ("amqp", True)
+
+    def test_url_required(self) -> None:
+        """A missing url is an error naming notify.sinks.<name>.url."""
+        with pytest.raises(SinkConfigError, match=r"notify\.sinks\.bus\.url: is required"):
+            AmqpSink("bus", {})
+
+    def test_url_scheme_checked_without_echoing_it(self) -> None:
+        """A non-AMQP url is refused, and the error does not repeat the password."""
+        with pytest.raises(SinkConfigError, match=r"notify\.sinks\.bus\.url") as info:
+            sink_for("http://guest:pw-canary@127.0.0.1:5672//")
+        assert "pw-canary" not in str(info.value)
+
+    @pytest.mark.parametrize(
+        ("field", "value"), [("exchange", ""), ("exchange", "amq.topic"), ("exchange", 3), ("timeout", -1)]
+    )
+    def test_bad_values_name_the_field(self, field: str, value: Any) -> None:
+        """Each invalid option value raises SinkConfigError naming that field."""
+        with pytest.raises(SinkConfigError, match=rf"notify\.sinks\.bus\.{field}"):
+            sink_for("amqp://127.0.0.1//", **{field: value})
+
+    def test_unknown_option(self) -> None:
+        """An unknown option is an error naming it."""
+        with pytest.raises(SinkConfigError, match=r"notify\.sinks\.bus\.queue: unknown option"):
+            sink_for("amqp://127.0.0.1//", queue="q")
+
+
+class TestHelpers:
+    def test_routing_key(self) -> None:
+        """The routing key is <source>.<entity_type>.<action>."""
+        record = OutboxRecord(1, "os1", "compute.server", "update", "id", b"{}")
+        assert routing_key(record) == "os1.compute.server.update"
+
+    def test_safe_broker_has_no_credentials(self) -> None:
+        """safe_broker shows host, port and vhost only."""
+        assert safe_broker("amqp://poller:pw@rabbit:5673/%2Fprod") == "rabbit:5673 vhost /prod"
+
+    def test_safe_broker_defaults(self) -> None:
+        """Without port or vhost, safe_broker shows the scheme's port and vhost /."""
+        assert (safe_broker("amqps://h"), safe_broker("amqp://u:p@h//")) == ("h:5671 vhost /", "h:5672 vhost /")
+
+
+class TestWithoutBroker:
+    def test_unreachable_broker_is_retryable_and_fast(self, closed_port: int) -> None:
+        """A refused connection raises a retryable error at once, with nothing delivered and no password."""
+        sink = sink_for(f"amqp://guest:pw-canary-9@127.0.0.1:{closed_port}//")
+        started = time.monotonic()
+        with pytest.raises(DeliveryError) as info:
+            sink.deliver(make_records(3))
+        assert time.monotonic() - started < 1.0
+        assert (info.value.retryable, info.value.delivered) == (True, 0)
+        assert "connection refused" in str(info.value) and f"127.0.0.1:{closed_port}" in str(info.value)
+        assert "pw-canary-9" not in str(info.value) + "".join(traceback.format_exception(info.value))
+
+    def test_empty_batch_needs_no_broker(self, closed_port: int) -> None:
+        """Delivering nothing does not connect."""
+        sink_for(f"amqp://127.0.0.1:{closed_port}//").deliver([])
+
+
+@dataclass
+class Bound:
+    """A unique exchange name and a durable queue bound to it with one pattern."""
+
+    url: str
+    exchange: str
+    queue: str
+
+    def messages(self) -> list[kombu.Message]:
+        """Take every message waiting in the queue."""
+        taken = []
+        with kombu.Connection(self.url) as connection:
+            bound = kombu.Queue(self.queue, durable=True)(connection.channel())
+            while (message := bound.get(no_ack=True)) is not None:
+                taken.append(message)
+        return taken
+
+
+def _bind(url: str, pattern: str) -> Bound:
+    name = f"poller-test-{uuid.uuid4().hex[:10]}"
+    with kombu.Connection(url) as connection:
+        exchange = kombu.Exchange(name, type="topic", durable=True)
+        kombu.Queue(f"{name}-q", exchange=exchange, routing_key=pattern, durable=True)(connection.channel()).declare()
+    return Bound(url, name, f"{name}-q")
+
+
+def _raw(body: bytes | str) -> bytes:
+    """The body as bytes (py-amqp decodes bodies sent with content_encoding utf-8)."""
+    return body.encode("utf-8") if isinstance(body, str) else body
+
+
+def _unbind(bound: Bound) -> None:
+    with kombu.Connection(bound.url) as connection:
+        channel = connection.channel()
+        channel.queue_delete(bound.queue)
+        channel.exchange_delete(bound.exchange)
+
+
+@pytest.fixture
+def bound(amqp_url: str) -> Iterator[Bound]:
+    """An exchange with a durable queue receiving every routing key (#)."""
+    made = _bind(amqp_url, "#")
+    yield made
+    _unbind(made)
+
+
+def _mixed_records() -> list[OutboxRecord]:
+    records = make_records(6) + make_records(6, source="cs1", entity_type="cloudstack.host")
+    return [OutboxRecord(i, r.source, r.entity_type, r.action, f"{r.source}-{r.id}", r.body) for i, r in
+            enumerate(records)]
+
+
+@pytest.mark.rabbitmq
+class TestWithBroker:
+    def test_every_notification_arrives_persistent_with_routing_key(self, bound: Bound) -> None:
+        """A bound consumer gets every notification in order: body, routing key, id, JSON, persistent."""
+        records = _mixed_records()
+        sink = sink_for(bound.url, exchange=bound.exchange)
+        sink.deliver(records)
+        sink.close()
+        got = bound.messages()
+        assert [m.delivery_info["routing_key"] for m in got] == [routing_key(r) for r in records]
+        assert [m.properties["message_id"] for m in got] == [r.id for r in records]
+        assert [_raw(m.body) for m in got] == [r.body for r in records]
+        assert {(m.properties["delivery_mode"], m.content_type) for m in got} == {(2, "application/json")}
+
+    def test_exchange_is_a_durable_topic(self, bound: Bound) -> None:
+        """The sink's exchange is declared durable: redeclaring it as non-durable is refused by the broker."""
+        sink_for(bound.url, exchange=bound.exchange).deliver(make_records(1))
+        with kombu.Connection(bound.url) as connection, pytest.raises(amqp.exceptions.PreconditionFailed):
+            kombu.Exchange(bound.exchange, type="topic", durable=False)(connection.channel()).declare()
+
+    def test_topic_bindings_select(self, amqp_url: str) -> None:
+        """A queue bound with cs1.#.delete receives only cs1's deletions."""
+        only = _bind(amqp_url, "cs1.#.delete")
+        try:
+            records = _mixed_records()
+            sink_for(amqp_url, exchange=only.exchange).deliver(records)
+            expected = [r.id for r in records if r.source == "cs1" and r.action == "delete"]
+            assert [m.properties["message_id"] for m in only.messages()] == expected
+        finally:
+            _unbind(only)
+
+    def test_reconnects_after_connection_loss(self, bound: Bound, rabbit_control: RabbitControl) -> None:
+        """After the broker closes every connection, the next deliver fails retryably and the one after reconnects."""
+        records = make_records(20)
+        sink = sink_for(bound.url, exchange=bound.exchange)
+        sink.deliver(records[:10])
+        rabbit_control.run("close_all_connections", "test")
+        time.sleep(0.2)
+        failures = drive(sink, records[10:])
+        sink.close()
+        ids = [m.properties["message_id"] for m in bound.messages()]
+        assert list(dict.fromkeys(ids)) == [r.id for r in records]
+        assert failures and all("127.0.0.1:5672" in str(f) for f in failures)
+
+    def test_broker_refusing_a_message_parks_it(self, bound: Bound, rabbit_control: RabbitControl) -> None:
+        """A message over the broker's max_message_size is refused for good, after the ones before it."""
+        rabbit_control.run("eval", "application:set_env(rabbit, max_message_size, 4096).")
+        try:
+            records = make_records(3)
+            big = OutboxRecord(9, "os1", "compute.server", "update", "big", orjson.dumps({"x": "y" * 8000}))
+            with pytest.raises(DeliveryError) as info:
+                sink_for(bound.url, exchange=bound.exchange).deliver([*records, big])
+        finally:
+            rabbit_control.run("eval", "application:unset_env(rabbit, max_message_size).")
+        assert (info.value.retryable, info.value.delivered) == (False, 3)
+        assert "PRECONDITION_FAILED" in str(info.value) and "big" in str(info.value)
+
+    @pytest.mark.slow
+    def test_broker_restart_mid_stream_loses_nothing(self, bound: Bound, rabbit_control: RabbitControl) -> None:
+        """With RabbitMQ stopped and started mid-stream, a retrying driver gets every notification through in order."""
+        records = make_records(200)
+        sink = sink_for(bound.url, exchange=bound.exchange, timeout=5)
+        calls = {"deliver": 0, "failed": 0}
+        real_deliver = sink.deliver
+
+        def deliver(batch: list[OutboxRecord]) -> None:
+            calls["deliver"] += 1
+            if calls["deliver"] == 15:
+                rabbit_control.stop_app()
+            real_deliver(batch)
+
+        def on_failure(exc: DeliveryError) -> None:
+            calls["failed"] += 1
+            if calls["failed"] == 3:
+                rabbit_control.start_app()
+            time.sleep(0.1)
+
+        sink.deliver = deliver  # type: ignore[method-assign]
+        failures = drive(sink, records, on_failure=on_failure)
+        sink.close()
+        got = bound.messages()
+        ids = [m.properties["message_id"] for m in got]
+        assert len(failures) >= 3
+        assert list(dict.fromkeys(ids)) == [r.id for r in records]
+        assert {m.properties["delivery_mode"] for m in got} == {2}
+
+    @pytest.mark.slow
+    def test_stop_mid_batch_counts_only_confirmed(self, bound: Bound, rabbit_control: RabbitControl) -> None:
+        """Stopped in the middle of a batch, the sink reports as delivered only messages that survive the restart."""
+        records = make_records(3000)
+        sink = sink_for(bound.url, exchange=bound.exchange, timeout=5)
+        sink.deliver(records[:1])
+        stopper = threading.Timer(0.05, rabbit_control.stop_app)
+        stopper.start()
+        with pytest.raises(DeliveryError) as info:
+            sink.deliver(records[1:])
+        stopper.join()
+        rabbit_control.start_app()
+        confirmed = 1 + info.value.delivered
+        assert info.value.retryable and 1 < confirmed < len(records)
+        survivors = {m.properties["message_id"] for m in bound.messages()}
+        assert {r.id for r in records[:confirmed]} <= survivors
