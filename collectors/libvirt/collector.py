@@ -63,7 +63,7 @@ class LibvirtCollector(Collector):
             raise OptionError(source, "timeout", "must be a number of seconds above 0")
         self.readonly: bool = optional_option(source, options, "readonly", bool, True)
         self.live_xml: bool = optional_option(source, options, "live_xml", bool, False)
-        self.options = {**self.options, "auth": "***"} if "auth" in options else self.options
+        self.options = _shown_options(self.options)
         self._settings = ConnectSettings(source, uri, username, password, self.readonly, float(timeout))
         self._refused_flags: set[str] = set()
         self._readers: dict[str, Reader] = {
@@ -152,6 +152,14 @@ class LibvirtCollector(Collector):
         host = session.hostname()
         for record in session.secrets():
             yield mapping.secret_entity(record, host)
+
+
+def _shown_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The options as they may be shown: the URI without its password, the credentials masked."""
+    shown = {**options, "uri": redact_uri(options["uri"])}
+    if "auth" in shown:
+        shown["auth"] = "***"
+    return shown
 
 
 def _auth_option(source: str, options: Mapping[str, Any]) -> tuple[str | None, str | None]:

@@ -11,6 +11,7 @@ and never change anything in libvirt.
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -97,6 +98,9 @@ _USERINFO_PASSWORD = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user
 _SECRET_QUERY = re.compile(r"(?P<name>[?&][^=&#\s]*(?:pass|secret|token)[^=&#\s]*=)[^&#\s]*", re.IGNORECASE)
 
 
+_TEST_NODE_URI = re.compile(r"^test://(?P<path>/[^?#]*)")
+
+
 def redact_uri(uri: str) -> str:
     """Return ``uri`` with any password in its user info (and any password-like query value) removed."""
     uri = _USERINFO_PASSWORD.sub(r"\g<scheme>\g<user>@", uri)
@@ -141,6 +145,7 @@ class LibvirtSession:
 
     def _open(self) -> Any:
         """Open the connection within ``timeout`` seconds (libvirt has no connect timeout of its own)."""
+        self._check_test_node_file()
         flags = self.libvirt.VIR_CONNECT_RO if self.settings.readonly else 0
         auth = [self._credential_types(), self._credentials_callback, None]
         pending = _PendingOpen(lambda: self.libvirt.openAuth(self.settings.uri, auth, flags), self.libvirt)
@@ -155,6 +160,15 @@ class LibvirtSession:
         if isinstance(outcome, Exception):
             raise outcome
         return outcome
+
+    def _check_test_node_file(self) -> None:
+        """For ``test:///<path>`` check the node file exists first: libxml2 would print its own warning to stderr."""
+        match = _TEST_NODE_URI.match(self.settings.uri)
+        if match and match["path"] != "/default" and not os.path.isfile(match["path"]):
+            raise SourceUnreachable(
+                f"source {self.settings.source}: libvirt at {self.safe_uri}: cannot connect: "
+                f"no test-driver node file at {match['path']}"
+            )
 
     def _credential_types(self) -> list[int]:
         lv = self.libvirt
