@@ -34,8 +34,9 @@ def make_records(count: int, *, source: str = "os1", entity_type: str = "compute
     records = []
     for seq in range(1, count + 1):
         action = actions[seq % 3]
+        note_id = f"n-{seq:04d}"
         note = {
-            "id": f"n-{seq:04d}",
+            "id": note_id,
             "specversion": "1.0",
             "type": f"poller.entity.{action}d",
             "source": source,
@@ -54,7 +55,7 @@ def make_records(count: int, *, source: str = "os1", entity_type: str = "compute
             "changes": [],
             "entity": {"seq": seq},
         }
-        records.append(OutboxRecord(seq, source, entity_type, action, note["id"], orjson.dumps(note)))
+        records.append(OutboxRecord(seq, source, entity_type, action, note_id, orjson.dumps(note)))
     return records
 
 
@@ -136,8 +137,9 @@ class Receiver:
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 answer = receiver.next_answer()
+                receipt = Receipt(self.path, CaseInsensitiveDict(self.headers.items()), body, answer.status)
                 with receiver._lock:
-                    receiver.receipts.append(Receipt(self.path, CaseInsensitiveDict(self.headers), body, answer.status))
+                    receiver.receipts.append(receipt)
                 time.sleep(answer.delay)
                 reply = answer.body
                 if answer.echo:

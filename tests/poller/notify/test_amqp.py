@@ -6,7 +6,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -207,13 +207,13 @@ class TestWithBroker:
         records = make_records(200)
         sink = sink_for(bound.url, exchange=bound.exchange, timeout=5)
         calls = {"deliver": 0, "failed": 0}
-        real_deliver = sink.deliver
 
-        def deliver(batch: list[OutboxRecord]) -> None:
-            calls["deliver"] += 1
-            if calls["deliver"] == 15:
-                rabbit_control.stop_app()
-            real_deliver(batch)
+        class StopsBrokerOnCall15:
+            def deliver(self, batch: Sequence[OutboxRecord]) -> None:
+                calls["deliver"] += 1
+                if calls["deliver"] == 15:
+                    rabbit_control.stop_app()
+                sink.deliver(batch)
 
         def on_failure(exc: DeliveryError) -> None:
             calls["failed"] += 1
@@ -221,8 +221,7 @@ class TestWithBroker:
                 rabbit_control.start_app()
             time.sleep(0.1)
 
-        sink.deliver = deliver  # type: ignore[method-assign]
-        failures = drive(sink, records, on_failure=on_failure)
+        failures = drive(StopsBrokerOnCall15(), records, on_failure=on_failure)
         sink.close()
         got = bound.messages()
         ids = [m.properties["message_id"] for m in got]

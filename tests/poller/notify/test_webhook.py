@@ -218,11 +218,12 @@ class TestOutage:
         verify = load_verify_recipe()
         sink = sink_for(receiver.url, secret=SECRET, timeout=0.3)
         receiver.script.extend([Answer(), Answer(), Answer(), Answer(500, b"down")])
-        steps = {
-            1: lambda: receiver.script.append(Answer(500, b"still down")),
-            2: receiver.stop,
-            4: lambda: (receiver.script.append(Answer(delay=0.8)), receiver.start()),
-        }
+        def recover_losing_one_answer() -> None:
+            receiver.script.append(Answer(delay=0.8))
+            receiver.start()
+
+        steps = {1: lambda: receiver.script.append(Answer(500, b"still down")), 2: receiver.stop,
+                 4: recover_losing_one_answer}
         seen: list[DeliveryError] = []
 
         def on_failure(exc: DeliveryError) -> None:
