@@ -143,6 +143,11 @@ def list_records(inventory: Inventory, command: str, params: Mapping[str, str], 
         if not lowered.get(name):
             raise ApiError(431, f"Unable to execute API command {command.lower()} due to missing parameter {name}")
     start, size = page_window(command, lowered, max_page_size)
+    if "id" in lowered and not inventory.known(spec.kind, lowered["id"]):
+        # ParamProcessWorker: a uuid found nowhere (not even among removed rows) is a 431.
+        raise ApiError(431, f"Unable to execute API command {command.lower()} due to invalid value. Invalid parameter "
+                            f"id value={lowered['id']} due to incorrect long value format, or entity does not exist or "
+                            "due to incorrect parameter annotation for the field in api cmd class.", 4350)
     matching = [record for record in inventory.records(spec.kind) if _visible(record, spec, lowered)]
     window = matching[start:] if size is None else matching[start:start + size]
     inner: dict[str, Any] = {}

@@ -40,6 +40,7 @@ class Inventory:
     def __init__(self, id_factory: Callable[[], str] | None = None) -> None:
         self.lock = threading.RLock()
         self._tables: dict[str, dict[str, Record]] = {kind: {} for kind in KINDS}
+        self._removed: dict[str, set[str]] = {kind: set() for kind in KINDS}
         self._new_id = id_factory or (lambda: str(uuid.uuid4()))
         self._serial = itertools.count(1)
         self._ips = itertools.count(10)
@@ -67,6 +68,12 @@ class Inventory:
         """Remove one record (expunge); KeyError if absent."""
         with self.lock:
             del self._tables[kind][key]
+            self._removed[kind].add(key)
+
+    def known(self, kind: str, key: str) -> bool:
+        """Whether ``key`` exists or existed (removed rows keep their uuid, as in the database)."""
+        with self.lock:
+            return key in self._tables[kind] or key in self._removed[kind]
 
     def get(self, kind: str, key: str) -> Record | None:
         """A copy of one record, or None."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,11 +68,13 @@ class CloudStackEmulator:
 
     Use as a context manager or with ``start()``/``stop()``. ``endpoint`` is the URL of
     ``/client/api``; ``source_options()`` the options of a poller source pointing at it.
+    ``tls=(certfile, keyfile)`` serves HTTPS instead of HTTP.
     """
 
     def __init__(self, *, max_page_size: int = 500, api_key: str | None = None, secret_key: str | None = None,
-                 inventory: Inventory | None = None) -> None:
+                 inventory: Inventory | None = None, tls: tuple[str, str] | None = None) -> None:
         self.max_page_size = max_page_size
+        self.tls = tls
         self.api_key = api_key or secrets.token_urlsafe(48)
         self.secret_key = secret_key or secrets.token_urlsafe(48)
         self.inventory = inventory or Inventory()
@@ -94,8 +97,13 @@ class CloudStackEmulator:
         handler = type("BoundHandler", (_Handler,), {"emulator": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
+        if self.tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self._stopping.clear()
-        self._thread = threading.Thread(target=self._server.serve_forever, name="cloudstack-emulator", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="cloudstack-emulator", daemon=True)
         self._thread.start()
         return self
 
@@ -118,7 +126,8 @@ class CloudStackEmulator:
         """The API URL, e.g. ``http://127.0.0.1:41234/client/api``."""
         if self._server is None:
             raise RuntimeError("the emulator is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}{API_PATH}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://127.0.0.1:{self._server.server_address[1]}{API_PATH}"
 
     def source_options(self, **overrides: Any) -> dict[str, Any]:
         """The ``options`` mapping of a poller source (collector ``cloudstack``) for this emulator."""
