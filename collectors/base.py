@@ -154,10 +154,17 @@ class Collector:
 
     name: ClassVar[str] = ""
     entity_types: ClassVar[Sequence[EntityType]] = ()
+    # True when list() accepts any type name (static inventories): types that only
+    # the baseline still knows are then listed too, so their entities can be deleted.
+    dynamic_types: ClassVar[bool] = False
 
     def __init__(self, source: str, options: Mapping[str, Any]) -> None:
         self.source = source
         self.options = dict(options)
+
+    def discover_types(self) -> Sequence[EntityType]:
+        """The entity types this source offers now (the declared ones unless overridden)."""
+        return tuple(self.entity_types)
 
     def list(self, etype: EntityType, context: ListContext) -> Listing:
         """Return the Listing of one of this collector's entity types."""

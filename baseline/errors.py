@@ -1,0 +1,25 @@
+"""The baseline package's errors.
+
+    BaselineError               root: the baseline cannot do what was asked
+    ├── StoreUnavailable        the database cannot be opened, read or written
+    ├── StoreCorrupt            the database holds something we cannot read (never recreated silently)
+    └── CanonicalError          a value cannot be serialized by the canonical rules
+"""
+
+from __future__ import annotations
+
+
+class BaselineError(Exception):
+    """Root of the baseline's errors; messages never hold credentials."""
+
+
+class StoreUnavailable(BaselineError):
+    """The baseline database could not be reached, opened, read or written."""
+
+
+class StoreCorrupt(BaselineError):
+    """The baseline database exists but cannot be read as a baseline."""
+
+
+class CanonicalError(BaselineError):
+    """A value is outside what the canonical serialization accepts."""

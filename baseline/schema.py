@@ -1,0 +1,122 @@
+"""The baseline database's tables (SQLAlchemy Core); the migrations create exactly these.
+
+Owns table and column names; never opens a connection.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+sources = Table(
+    "poller_sources",
+    metadata,
+    Column("source", String(255), primary_key=True),
+    Column("epoch", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+type_states = Table(
+    "poller_type_states",
+    metadata,
+    Column("source", String(255), primary_key=True),
+    Column("entity_type", String(255), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("last_full_run", Integer, nullable=True),
+    Column("last_full_at", DateTime(timezone=True), nullable=True),
+    Column("last_listed_at", DateTime(timezone=True), nullable=True),
+    Column("listings_since_full", Integer, nullable=False, default=0),
+    Column("count", Integer, nullable=False, default=0),
+)
+
+entities = Table(
+    "poller_entities",
+    metadata,
+    Column("source", String(255), primary_key=True),
+    Column("entity_type", String(255), primary_key=True),
+    Column("key", String(512), primary_key=True),
+    Column("hash", BigInteger, nullable=False),  # xxh3-64 stored as a signed 64-bit integer
+    Column("version", Integer, nullable=False),  # bumped on every create, update and delete
+    Column("payload", LargeBinary, nullable=True),  # zlib-compressed entity document
+    Column("name", Text, nullable=True),
+    Column("parent_type", String(255), nullable=True),
+    Column("parent_key", String(512), nullable=True),
+    Column("state", String(255), nullable=True),
+    Column("project", String(255), nullable=True),
+    Column("first_seen", DateTime(timezone=True), nullable=False),
+    Column("last_changed", DateTime(timezone=True), nullable=False),
+    Column("misses", Integer, nullable=False, default=0),
+    Column("deleted_at", DateTime(timezone=True), nullable=True),
+)
+Index("ix_poller_entities_missed", entities.c.source, entities.c.entity_type, entities.c.misses)
+
+runs = Table(
+    "poller_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(255), nullable=False),
+    Column("holder", String(255), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("status", String(32), nullable=False),  # running | ok | partial | failed | abandoned
+    Column("summary", Text, nullable=True),  # JSON: counts per type, errors, held deletions
+)
+Index("ix_poller_runs_source", runs.c.source, runs.c.id)
+
+outbox = Table(
+    "poller_outbox",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("id", String(64), nullable=False),
+    Column("source", String(255), nullable=False),
+    Column("run_id", Integer, nullable=True),
+    Column("entity_type", String(255), nullable=False),
+    Column("key", String(512), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("body", LargeBinary, nullable=False),  # zlib-compressed notification JSON
+)
+Index("ix_poller_outbox_source_time", outbox.c.source, outbox.c.created_at)
+Index("ix_poller_outbox_run", outbox.c.run_id)
+
+sink_cursors = Table(
+    "poller_sink_cursors",
+    metadata,
+    Column("sink", String(255), primary_key=True),
+    Column("position", BigInteger, nullable=False),  # last outbox seq handled (delivered or parked)
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("failures", Integer, nullable=False, default=0),
+)
+
+parked = Table(
+    "poller_parked",
+    metadata,
+    Column("sink", String(255), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("parked_at", DateTime(timezone=True), nullable=False),
+    Column("reason", Text, nullable=False),
+)
+
+leases = Table(
+    "poller_leases",
+    metadata,
+    Column("source", String(255), primary_key=True),
+    Column("holder", String(255), nullable=False),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+

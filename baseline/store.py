@@ -1,0 +1,670 @@
+"""The baseline store: per-entity hashes and payloads, runs, leases, the outbox and
+sink cursors, on SQLAlchemy (SQLite by default, PostgreSQL in production).
+
+The only module that imports SQLAlchemy at run time. Every write of a run (baseline
+rows, outbox rows, the run record) happens inside one ``Store.transaction()``; a
+crash before its commit leaves the previous baseline intact. It never decides what
+changed: that is ``baseline.diff``'s job.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+
+from baseline import schema
+from baseline.errors import StoreCorrupt, StoreUnavailable
+
+_BATCH = 500
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def to_signed(digest: int) -> int:
+    """An unsigned 64-bit digest as the signed integer the hash column holds."""
+    return digest - (1 << 64) if digest >= (1 << 63) else digest
+
+
+def to_unsigned(value: int) -> int:
+    """The unsigned digest stored as a signed 64-bit integer."""
+    return value & 0xFFFFFFFFFFFFFFFF
+
+
+def compress(data: bytes) -> bytes:
+    """Compress a payload or notification body for storage."""
+    return zlib.compress(data, 1)
+
+
+def decompress(data: bytes) -> bytes:
+    """Undo ``compress``."""
+    return zlib.decompress(data)
+
+
+def utc(moment: datetime | None) -> datetime | None:
+    """``moment`` as an aware UTC datetime (SQLite hands back naive ones)."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def redact_url(url: str) -> str:
+    """The database URL with any password masked, safe to show."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparseable URL may itself hold a secret
+        return "<unparseable database URL>"
+
+
+@dataclass(frozen=True)
+class TypeState:
+    """What the store remembers about the listings of one type of one source."""
+
+    fingerprint: str
+    last_full_run: int | None
+    last_full_at: datetime | None
+    last_listed_at: datetime | None
+    listings_since_full: int
+    count: int
+
+
+@dataclass(frozen=True)
+class StoredEntity:
+    """One baseline row, with its payload decompressed (None when not stored)."""
+
+    key: str
+    hash: int  # signed, as stored
+    version: int
+    payload: bytes | None
+    name: str | None
+    parent: tuple[str, str] | None
+    state: str | None
+    project: str | None
+    first_seen: datetime
+    last_changed: datetime
+    misses: int
+    deleted_at: datetime | None
+    source: str = ""
+    entity_type: str = ""
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One stored notification: its sequence number, routing facts and JSON body."""
+
+    seq: int
+    id: str
+    source: str
+    run_id: int | None
+    entity_type: str
+    key: str
+    action: str
+    created_at: datetime
+    body: bytes
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One run of one source as recorded."""
+
+    id: int
+    source: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    summary: str | None
+
+
+@dataclass(frozen=True)
+class CursorRow:
+    """A durable sink's position in the outbox."""
+
+    sink: str
+    position: int
+    updated_at: datetime
+    last_error: str | None
+    failures: int
+
+
+def default_url() -> str:
+    """The embedded default: a SQLite file in the user's state directory."""
+    from platformdirs import user_state_dir
+
+    return f"sqlite:///{Path(user_state_dir('cloud-poller')) / 'baseline.db'}"
+
+
+def open_store(url: str | None = None) -> Store:
+    """Open (creating and migrating as needed) the baseline database at ``url``."""
+    url = url or default_url()
+    safe = redact_url(url)
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        raise StoreUnavailable(f"baseline.url is not a database URL: {safe}") from exc
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    is_sqlite = parsed.drivername.startswith("sqlite")
+    if is_sqlite and parsed.database and parsed.database != ":memory:":
+        path = Path(parsed.database)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot create the directory of baseline {safe}: {exc.strerror}") from exc
+    try:
+        engine = sa.create_engine(parsed, **_engine_options(is_sqlite))
+    except Exception as exc:  # e.g. a driver that is not installed
+        raise StoreUnavailable(f"cannot use baseline {safe}: {type(exc).__name__}") from exc
+    if is_sqlite:
+        _configure_sqlite(engine)
+    store = Store(engine, safe)
+    store.migrate()
+    return store
+
+
+def _engine_options(is_sqlite: bool) -> dict[str, Any]:
+    if is_sqlite:
+        return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    return {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Read-then-write transactions take the write lock up front (no upgrade deadlocks).
+        readonly = conn.get_execution_options().get("poller_readonly", False)
+        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+class Store:
+    """The baseline database; see the module docstring for what it promises."""
+
+    def __init__(self, engine: Engine, safe_url: str) -> None:
+        self.engine = engine
+        self.url = safe_url
+        self.dialect = engine.dialect.name
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration (run on every open; cheap when current)."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(_MIGRATIONS))
+        with self._errors("migrate"), self.engine.begin() as conn:
+            if self._is_current(conn):
+                return
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def _is_current(self, conn: Connection) -> bool:
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
+        try:
+            current = MigrationContext.configure(conn).get_current_heads()
+        except DBAPIError as exc:
+            raise StoreCorrupt(f"baseline {self.url} cannot be read as a database") from exc
+        tables = set(sa.inspect(conn).get_table_names())
+        if not current and "poller_entities" in tables:
+            raise StoreCorrupt(f"baseline {self.url} has poller tables but no migration record; refusing to touch it")
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(_MIGRATIONS))
+        heads = set(ScriptDirectory.from_config(cfg).get_heads())
+        if current and not set(current) <= heads and not heads <= set(current):
+            raise StoreCorrupt(f"baseline {self.url} was written by a newer cloud-poller (schema {current})")
+        return set(current) == heads
+
+    def close(self) -> None:
+        """Release every connection."""
+        self.engine.dispose()
+
+    @contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except (StoreCorrupt, StoreUnavailable):
+            raise
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable(f"baseline {self.url}: cannot {doing} ({_db_reason(exc)})") from exc
+        except OSError as exc:
+            raise StoreUnavailable(f"baseline {self.url}: cannot {doing} ({exc.strerror or type(exc).__name__})") from exc
+
+    @contextmanager
+    def transaction(self, *, readonly: bool = False) -> Iterator[Transaction]:
+        """One transaction: everything written through it commits together or not at all.
+
+        A ``readonly`` transaction is always rolled back (dry runs use it).
+        """
+        with self._errors("write" if not readonly else "read"):
+            conn = self.engine.connect().execution_options(poller_readonly=readonly)
+            try:
+                trans = conn.begin()
+                try:
+                    yield Transaction(conn, self.dialect)
+                except BaseException:
+                    trans.rollback()
+                    raise
+                if readonly:
+                    trans.rollback()
+                else:
+                    trans.commit()
+            finally:
+                conn.close()
+
+    # ------------------------------------------------------------------ reads
+
+    def load_hashes(self, source: str, entity_type: str) -> dict[str, int]:
+        """key -> signed hash of every live (not deleted) baseline entity of one type."""
+        sql = "SELECT key, hash FROM poller_entities WHERE source = {p} AND entity_type = {p} AND deleted_at IS NULL"
+        out: dict[str, int] = {}
+        with self._errors("read the baseline"):
+            for chunk in self._raw_query(sql, (source, entity_type)):
+                out.update(chunk)
+        return out
+
+    def load_misses(self, source: str, entity_type: str) -> dict[str, int]:
+        """key -> consecutive misses, for live entities that were missed at least once."""
+        sql = (
+            "SELECT key, misses FROM poller_entities WHERE source = {p} AND entity_type = {p}"
+            " AND deleted_at IS NULL AND misses > 0"
+        )
+        out: dict[str, int] = {}
+        with self._errors("read the baseline"):
+            for chunk in self._raw_query(sql, (source, entity_type)):
+                out.update(chunk)
+        return out
+
+    def load_tombstones(self, source: str, entity_type: str) -> dict[str, int]:
+        """key -> version of every deleted entity still remembered (for re-creation)."""
+        sql = "SELECT key, version FROM poller_entities WHERE source = {p} AND entity_type = {p} AND deleted_at IS NOT NULL"
+        out: dict[str, int] = {}
+        with self._errors("read the baseline"):
+            for chunk in self._raw_query(sql, (source, entity_type)):
+                out.update(chunk)
+        return out
+
+    def _raw_query(self, sql: str, params: tuple[Any, ...]) -> Iterator[list[tuple[Any, ...]]]:
+        """Rows in chunks straight from the driver's cursor (Row objects cost twice as much)."""
+        placeholder = "?" if self.dialect == "sqlite" else "%s"
+        with self.engine.connect().execution_options(poller_readonly=True) as conn:
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            if self.dialect == "postgresql":
+                with conn.begin():
+                    cur = raw.cursor(name=f"poller_{uuid.uuid4().hex[:12]}")
+                    cur.itersize = 20000
+                    cur.execute(sql.format(p=placeholder), params)
+                    yield from iter(lambda: cur.fetchmany(20000), [])
+                    cur.close()
+            else:
+                cur = raw.cursor()
+                cur.execute(sql.format(p=placeholder), params)
+                yield from iter(lambda: cur.fetchmany(20000), [])
+                cur.close()
+
+    def epoch(self, source: str) -> str | None:
+        """The source's baseline epoch, or None before its first committed run."""
+        with self._errors("read the baseline"), self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(schema.sources.c.epoch).where(schema.sources.c.source == source)
+            ).scalar_one_or_none()
+
+    def type_state(self, source: str, entity_type: str) -> TypeState | None:
+        """What is known about earlier listings of one type, or None if never listed."""
+        t = schema.type_states
+        with self._errors("read the baseline"), self.engine.connect() as conn:
+            row = conn.execute(sa.select(t).where(t.c.source == source, t.c.entity_type == entity_type)).first()
+        if row is None:
+            return None
+        return TypeState(
+            row.fingerprint, row.last_full_run, utc(row.last_full_at), utc(row.last_listed_at),
+            row.listings_since_full or 0, row.count or 0,
+        )
+
+    def counts(self, source: str | None = None) -> dict[tuple[str, str], int]:
+        """(source, type) -> number of live baseline entities."""
+        e = schema.entities
+        query = sa.select(e.c.source, e.c.entity_type, sa.func.count()).where(e.c.deleted_at.is_(None))
+        if source is not None:
+            query = query.where(e.c.source == source)
+        query = query.group_by(e.c.source, e.c.entity_type)
+        with self._errors("read the baseline"), self.engine.connect() as conn:
+            return {(r[0], r[1]): r[2] for r in conn.execute(query)}
+
+    def iter_entities(self, source: str | None = None, *, include_deleted: bool = False) -> Iterator[StoredEntity]:
+        """Every baseline entity (of one source), ordered by source, type and key."""
+        e = schema.entities
+        query = sa.select(e).order_by(e.c.source, e.c.entity_type, e.c.key)
+        if source is not None:
+            query = query.where(e.c.source == source)
+        if not include_deleted:
+            query = query.where(e.c.deleted_at.is_(None))
+        with self._errors("read the baseline"), self.engine.connect() as conn:
+            for row in conn.execution_options(yield_per=2000).execute(query):
+                yield _stored(row)
+
+    def sources(self) -> list[str]:
+        """Every source with a committed baseline."""
+        with self._errors("read the baseline"), self.engine.connect() as conn:
+            return list(conn.execute(sa.select(schema.sources.c.source).order_by(schema.sources.c.source)).scalars())
+
+    def runs(self, source: str | None = None, limit: int = 20) -> list[RunRow]:
+        """The newest runs, newest first."""
+        r = schema.runs
+        query = sa.select(r).order_by(r.c.id.desc()).limit(limit)
+        if source is not None:
+            query = query.where(r.c.source == source)
+        with self._errors("read the runs"), self.engine.connect() as conn:
+            return [
+                RunRow(x.id, x.source, utc(x.started_at), utc(x.finished_at), x.status, x.summary)  # type: ignore[arg-type]
+                for x in conn.execute(query)
+            ]
+
+    def history(
+        self,
+        *,
+        source: str | None = None,
+        since: datetime | None = None,
+        run_id: int | None = None,
+        entity_type: str | None = None,
+        after_seq: int | None = None,
+        limit: int | None = None,
+    ) -> Iterator[OutboxRow]:
+        """Recorded notifications in outbox order, filtered."""
+        o = schema.outbox
+        query = sa.select(o).order_by(o.c.seq)
+        if source is not None:
+            query = query.where(o.c.source == source)
+        if since is not None:
+            query = query.where(o.c.created_at >= since)
+        if run_id is not None:
+            query = query.where(o.c.run_id == run_id)
+        if entity_type is not None:
+            query = query.where(o.c.entity_type == entity_type)
+        if after_seq is not None:
+            query = query.where(o.c.seq > after_seq)
+        if limit is not None:
+            query = query.limit(limit)
+        with self._errors("read the outbox"), self.engine.connect() as conn:
+            for row in conn.execution_options(yield_per=1000).execute(query):
+                yield OutboxRow(
+                    row.seq, row.id, row.source, row.run_id, row.entity_type, row.key, row.action,
+                    utc(row.created_at), decompress(row.body),  # type: ignore[arg-type]
+                )
+
+    def last_seq(self) -> int:
+        """The newest outbox sequence number (0 when empty)."""
+        with self._errors("read the outbox"), self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.max(schema.outbox.c.seq))).scalar() or 0
+
+    # ------------------------------------------------------------------ sink cursors
+
+    def cursor(self, sink: str) -> CursorRow | None:
+        """A durable sink's position, or None before its first delivery."""
+        c = schema.sink_cursors
+        with self._errors("read a sink cursor"), self.engine.connect() as conn:
+            row = conn.execute(sa.select(c).where(c.c.sink == sink)).first()
+        if row is None:
+            return None
+        return CursorRow(row.sink, row.position, utc(row.updated_at), row.last_error, row.failures)  # type: ignore[arg-type]
+
+    def cursors(self) -> list[CursorRow]:
+        """Every durable sink's position."""
+        c = schema.sink_cursors
+        with self._errors("read sink cursors"), self.engine.connect() as conn:
+            return [
+                CursorRow(r.sink, r.position, utc(r.updated_at), r.last_error, r.failures)  # type: ignore[arg-type]
+                for r in conn.execute(sa.select(c).order_by(c.c.sink))
+            ]
+
+    def set_cursor(
+        self, sink: str, position: int, now: datetime, *, error: str | None = None, failures: int = 0,
+        parked: Sequence[tuple[int, str]] = (),
+    ) -> None:
+        """Move a sink's cursor (and park refused records) in one transaction."""
+        with self.transaction() as tx:
+            tx.upsert(
+                schema.sink_cursors, ["sink"],
+                [{"sink": sink, "position": position, "updated_at": now, "last_error": error, "failures": failures}],
+            )
+            for seq, reason in parked:
+                tx.upsert(schema.parked, ["sink", "seq"], [{"sink": sink, "seq": seq, "parked_at": now, "reason": reason}])
+
+    # ------------------------------------------------------------------ leases
+
+    def acquire_lease(self, source: str, holder: str, expires_at: datetime, now: datetime) -> bool:
+        """Take (or renew) the source's lease; False while another live holder has it."""
+        lease = schema.leases
+        host, pid = socket.gethostname(), os.getpid()
+        try:
+            with self.transaction() as tx:
+                row = tx.conn.execute(sa.select(lease).where(lease.c.source == source)).first()
+                values = {"holder": holder, "host": host, "pid": pid, "expires_at": expires_at}
+                if row is None:
+                    tx.conn.execute(sa.insert(lease).values(source=source, **values))
+                    return True
+                stale = utc(row.expires_at) <= now or (row.host == host and not _pid_alive(row.pid))  # type: ignore[operator]
+                if row.holder != holder and not stale:
+                    return False
+                tx.conn.execute(sa.update(lease).where(lease.c.source == source).values(**values))
+                return True
+        except StoreUnavailable as exc:
+            if isinstance(exc.__cause__, IntegrityError):
+                return False
+            raise
+
+    def lease_holder(self, source: str) -> str | None:
+        """Who holds the source's lease now (None when free)."""
+        lease = schema.leases
+        with self._errors("read leases"), self.engine.connect() as conn:
+            row = conn.execute(sa.select(lease).where(lease.c.source == source)).first()
+        return None if row is None else row.holder
+
+    def release_lease(self, source: str, holder: str) -> None:
+        """Give the lease back if we hold it."""
+        lease = schema.leases
+        with self.transaction() as tx:
+            tx.conn.execute(sa.delete(lease).where(lease.c.source == source, lease.c.holder == holder))
+
+    # ------------------------------------------------------------------ runs
+
+    def start_run(self, source: str, holder: str, started_at: datetime) -> int:
+        """Record that a run began; returns its id."""
+        with self.transaction() as tx:
+            result = tx.conn.execute(
+                sa.insert(schema.runs).values(source=source, holder=holder, started_at=started_at, status="running")
+            )
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def fail_run(self, run_id: int, finished_at: datetime, status: str, summary: str) -> None:
+        """Record a run that ended without committing a baseline."""
+        with self.transaction() as tx:
+            tx.finish_run(run_id, finished_at, status, summary)
+
+    # ------------------------------------------------------------------ maintenance
+
+    def reset(self, source: str | None = None) -> int:
+        """Forget the baseline (of one source): a new epoch starts with the next run."""
+        e, s, t = schema.entities, schema.sources, schema.type_states
+        with self.transaction() as tx:
+            deleted = 0
+            for table in (e, s, t):
+                query = sa.delete(table)
+                if source is not None:
+                    query = query.where(table.c.source == source)
+                result = tx.conn.execute(query)
+                if table is e:
+                    deleted = result.rowcount
+            return deleted
+
+    def prune_history(self, before: datetime, keep_after_seq: int) -> int:
+        """Drop delivered notifications older than ``before`` (never past ``keep_after_seq``)."""
+        o = schema.outbox
+        with self.transaction() as tx:
+            result = tx.conn.execute(sa.delete(o).where(o.c.created_at < before, o.c.seq <= keep_after_seq))
+            return result.rowcount
+
+
+class Transaction:
+    """Writes (and reads) inside one database transaction; see Store.transaction."""
+
+    def __init__(self, conn: Connection, dialect: str) -> None:
+        self.conn = conn
+        self.dialect = dialect
+
+    def upsert(self, table: sa.Table, keys: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
+        """Insert rows, updating those whose primary key exists."""
+        if not rows:
+            return
+        insert = (sqlite.insert if self.dialect == "sqlite" else postgresql.insert)(table)
+        update_cols = {c: insert.excluded[c] for c in rows[0] if c not in keys}
+        stmt = insert.on_conflict_do_update(index_elements=list(keys), set_=update_cols)
+        self.conn.execute(stmt, list(rows))
+
+    def insert_entities(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert new baseline rows (keys never seen before)."""
+        if rows:
+            self.conn.execute(sa.insert(schema.entities), list(rows))
+
+    def upsert_entities(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Write baseline rows whose key may already exist (updates, re-creations)."""
+        self.upsert(schema.entities, ["source", "entity_type", "key"], rows)
+
+    def update_entities(self, source: str, entity_type: str, rows: Sequence[dict[str, Any]]) -> None:
+        """Update some columns of existing rows; each row has ``key`` plus the columns to set."""
+        if not rows:
+            return
+        e = schema.entities
+        columns = [c for c in rows[0] if c != "key"]
+        stmt = (
+            sa.update(e)
+            .where(e.c.source == source, e.c.entity_type == entity_type, e.c.key == sa.bindparam("b_key"))
+            .values({c: sa.bindparam(f"b_{c}") for c in columns})
+        )
+        self.conn.execute(stmt, [{f"b_{k}": v for k, v in row.items()} for row in rows])
+
+    def load_entities(self, source: str, entity_type: str, keys: Iterable[str]) -> dict[str, StoredEntity]:
+        """The stored rows (live or tombstoned) for ``keys``."""
+        e = schema.entities
+        out: dict[str, StoredEntity] = {}
+        batch: list[str] = []
+        for key in keys:
+            batch.append(key)
+            if len(batch) >= _BATCH:
+                out.update(self._load_batch(e, source, entity_type, batch))
+                batch = []
+        if batch:
+            out.update(self._load_batch(e, source, entity_type, batch))
+        return out
+
+    def _load_batch(self, e: sa.Table, source: str, entity_type: str, keys: list[str]) -> dict[str, StoredEntity]:
+        query = sa.select(e).where(e.c.source == source, e.c.entity_type == entity_type, e.c.key.in_(keys))
+        return {row.key: _stored(row) for row in self.conn.execute(query)}
+
+    def ensure_epoch(self, source: str, now: datetime) -> tuple[str, bool]:
+        """The source's epoch, creating a new one if it has none; (epoch, created)."""
+        s = schema.sources
+        epoch = self.conn.execute(sa.select(s.c.epoch).where(s.c.source == source)).scalar_one_or_none()
+        if epoch is not None:
+            return epoch, False
+        epoch = uuid.uuid4().hex
+        self.conn.execute(sa.insert(s).values(source=source, epoch=epoch, created_at=now))
+        return epoch, True
+
+    def epoch(self, source: str) -> str | None:
+        """The source's epoch as this transaction sees it."""
+        s = schema.sources
+        return self.conn.execute(sa.select(s.c.epoch).where(s.c.source == source)).scalar_one_or_none()
+
+    def append_outbox(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Append notifications; ``body`` is the uncompressed JSON."""
+        if rows:
+            self.conn.execute(sa.insert(schema.outbox), [{**r, "body": compress(r["body"])} for r in rows])
+
+    def set_type_state(self, source: str, entity_type: str, **values: Any) -> None:
+        """Create or update what is remembered about one type's listings."""
+        self.upsert(schema.type_states, ["source", "entity_type"], [{"source": source, "entity_type": entity_type, **values}])
+
+    def live_count(self, source: str, entity_type: str) -> int:
+        """How many live entities of the type the baseline holds (as of this transaction)."""
+        e = schema.entities
+        query = sa.select(sa.func.count()).where(
+            e.c.source == source, e.c.entity_type == entity_type, e.c.deleted_at.is_(None)
+        )
+        return int(self.conn.execute(query).scalar() or 0)
+
+    def delete_source(self, source: str) -> None:
+        """Forget one source's baseline entities, epoch and type states."""
+        for table in (schema.entities, schema.sources, schema.type_states):
+            self.conn.execute(sa.delete(table).where(table.c.source == source))
+
+    def lease_holder(self, source: str) -> str | None:
+        """Who holds the source's lease, as this transaction sees it."""
+        lease = schema.leases
+        return self.conn.execute(sa.select(lease.c.holder).where(lease.c.source == source)).scalar_one_or_none()
+
+    def finish_run(self, run_id: int, finished_at: datetime, status: str, summary: str) -> None:
+        """Record how a run ended."""
+        r = schema.runs
+        self.conn.execute(
+            sa.update(r).where(r.c.id == run_id).values(finished_at=finished_at, status=status, summary=summary)
+        )
+
+
+def _stored(row: Any) -> StoredEntity:
+    parent = (row.parent_type, row.parent_key) if row.parent_type is not None else None
+    return StoredEntity(
+        key=row.key, hash=row.hash, version=row.version,
+        payload=None if row.payload is None else decompress(row.payload),
+        name=row.name, parent=parent, state=row.state, project=row.project,
+        first_seen=utc(row.first_seen), last_changed=utc(row.last_changed),  # type: ignore[arg-type]
+        misses=row.misses, deleted_at=utc(row.deleted_at), source=row.source, entity_type=row.entity_type,
+    )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _db_reason(exc: SQLAlchemyError) -> str:
+    """A short, credential-free reason for a database error."""
+    orig = getattr(exc, "orig", None)
+    if orig is not None:
+        name = type(orig).__name__
+        text = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
+        # Driver messages can name the host and user but never the password; keep them short.
+        if "password" in text.lower():
+            text = "authentication failed"
+        return f"{name}: {text[:160]}" if text else name
+    return type(exc).__name__

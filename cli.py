@@ -1,0 +1,283 @@
+"""The ``poller`` command line: parses, calls one function in poller/, renders.
+
+The one place errors become exit codes and one-line messages: 0 success, 1 a source
+failed or was partial, 2 usage or configuration error, 3 (with --exit-code) changes.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+import click
+import orjson
+
+from baseline.errors import BaselineError
+from collectors.errors import CollectorError
+from poller.errors import ConfigError, PollerError
+
+F = TypeVar("F", bound=Callable[..., Any])
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CHANGES = 0, 1, 2, 3
+
+
+@dataclass
+class Context:
+    """Options shared by every command."""
+
+    config_path: str | None
+    verbose: bool
+
+    def config(self) -> Any:
+        """The validated configuration."""
+        from poller.config import find_config, load_config
+
+        return load_config(find_config(self.config_path))
+
+    def store(self, config: Any) -> Any:
+        """The baseline store the configuration names."""
+        from poller.snapshot import open_config_store
+
+        return open_config_store(config)
+
+
+def errors_to_exit(func: F) -> F:
+    """Turn our errors into one line on stderr and an exit code (tracebacks only with -v)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        verbose = bool(ctx.obj and ctx.obj.verbose)
+        try:
+            return func(*args, **kwargs)
+        except (ConfigError, CollectorError) as exc:
+            _fail(exc, verbose, EXIT_USAGE)
+        except (PollerError, BaselineError) as exc:
+            _fail(exc, verbose, EXIT_FAILED)
+        except KeyboardInterrupt:
+            click.echo("poller: interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _fail(exc: BaseException, verbose: bool, code: int) -> None:
+    from poller.logging import redact_text
+
+    if verbose:
+        import traceback
+
+        click.echo(redact_text("".join(traceback.format_exception(exc))), err=True)
+    click.echo(f"poller: error: {redact_text(str(exc))}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", metavar="FILE", help="Config file (else $POLLER_CONFIG, ./poller.yaml, /etc/poller/poller.yaml).")
+@click.option("--log-format", type=click.Choice(["console", "json"]), default=None, help="Log format on stderr (default: console on a terminal, else json).")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logs and tracebacks.")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, log_format: str | None, verbose: bool) -> None:
+    """cloud-poller: hash-baseline change detection for cloud inventories."""
+    from poller.logging import configure
+
+    configure(log_format, verbose)
+    ctx.obj = Context(config_path, verbose)
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@main.command()
+@click.option("--source", "sources", multiple=True, metavar="NAME", help="Run only this source (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Compare and print, write nothing.")
+@click.option("--allow-mass-delete", is_flag=True, help="Release deletions held by the mass-deletion guard.")
+@click.option("--exit-code", is_flag=True, help="Exit 3 when changes were found.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "table"]), default=None, help="Output (default: table on a terminal, else jsonl).")
+@pass_context
+@errors_to_exit
+def snapshot(obj: Context, sources: tuple[str, ...], dry_run: bool, allow_mass_delete: bool, exit_code: bool, fmt: str | None) -> None:
+    """Run every enabled source (or those named) once and print the notifications."""
+    from poller import render
+    from poller.snapshot import snapshot as run_snapshot
+
+    config = obj.config()
+    store = obj.store(config)
+    fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
+    collected: list[dict[str, Any]] = []
+    emit = _jsonl_writer() if fmt == "jsonl" else (lambda body: collected.append(orjson.loads(body)))
+    outcome = run_snapshot(config, store, sources, dry_run=dry_run, allow_mass_delete=allow_mass_delete,
+                           emit=emit, on_result=_print_summary)
+    if fmt == "table":
+        click.echo(render.notifications_table(collected) if collected else "no changes")
+    sys.exit(EXIT_FAILED if outcome.failed else EXIT_CHANGES if exit_code and outcome.changes else EXIT_OK)
+
+
+def _jsonl_writer() -> Callable[[bytes], None]:
+    out = sys.stdout.buffer
+
+    def write(body: bytes) -> None:
+        out.write(body + b"\n")
+        out.flush()
+
+    return write
+
+
+def _print_summary(result: Any) -> None:
+    parts = [f"{result.source}: {result.status}"]
+    if result.dry_run:
+        parts.append("(dry run)")
+    parts.append(f"{result.count('listed')} listed, {result.count('created')} created, "
+                 f"{result.count('updated')} updated, {result.count('deleted')} deleted")
+    if result.held:
+        parts.append(f"{result.held} deletions HELD by the mass-deletion guard (use --allow-mass-delete)")
+    if result.run_id is not None:
+        parts.append(f"run {result.run_id}")
+    line = ", ".join(parts)
+    if result.error:
+        line += f" -- {result.error}"
+    click.echo(line, err=True)
+
+
+@main.command()
+@click.option("--source", default=None, metavar="NAME")
+@click.option("--type", "entity_type", default=None, metavar="TYPE")
+@click.option("--since", default=None, metavar="WHEN", help="2h, 1d or an ISO-8601 time (default 24h).")
+@click.option("--run", "run_id", type=int, default=None, metavar="ID")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown", "html"]), default="table")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None)
+@pass_context
+@errors_to_exit
+def diff(obj: Context, source: str | None, entity_type: str | None, since: str | None, run_id: int | None, fmt: str, output: str | None) -> None:
+    """Report recorded changes, field by field."""
+    from poller import history, render
+
+    config = obj.config()
+    store = obj.store(config)
+    now = datetime.now(timezone.utc)
+    start = None if run_id is not None else history.parse_since(since or "24h", now)
+    notes = list(history.notifications(store, source=source, since=start, run_id=run_id, entity_type=entity_type))
+    title = f"Changes in run {run_id}" if run_id is not None else f"Changes since {start:%Y-%m-%d %H:%M:%S} UTC"
+    text = render.diff_report(notes, fmt, title)
+    if output:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+        click.echo(f"wrote {len(notes)} changes to {output}", err=True)
+    else:
+        click.echo(text)
+
+
+@main.group()
+def baseline() -> None:
+    """Show, export, import or reset the stored baseline."""
+
+
+@baseline.command("show")
+@click.option("--source", default=None, metavar="NAME")
+@pass_context
+@errors_to_exit
+def baseline_show(obj: Context, source: str | None) -> None:
+    """Entities per source and type."""
+    from poller import inventory, render
+
+    rows = inventory.show(obj.store(obj.config()), source)
+    click.echo(render.table(("SOURCE", "TYPE", "ENTITIES", "EPOCH"), [(r.source, r.entity_type, r.count, r.epoch) for r in rows]))
+
+
+@baseline.command("export")
+@click.option("--source", default=None, metavar="NAME")
+@click.option("-o", "--output", type=click.File("wb"), default="-")
+@pass_context
+@errors_to_exit
+def baseline_export(obj: Context, source: str | None, output: Any) -> None:
+    """Write the baseline as JSON lines."""
+    from poller import inventory
+
+    for row in inventory.export_rows(obj.store(obj.config()), source):
+        output.write(orjson.dumps(row) + b"\n")
+
+
+@baseline.command("import")
+@click.argument("file", type=click.File("rb"))
+@click.option("--replace", is_flag=True, help="Replace a source's existing baseline.")
+@pass_context
+@errors_to_exit
+def baseline_import(obj: Context, file: Any, replace: bool) -> None:
+    """Load a baseline export."""
+    from poller import inventory
+
+    count = inventory.import_rows(obj.store(obj.config()), file, datetime.now(timezone.utc), replace=replace)
+    click.echo(f"imported {count} entities", err=True)
+
+
+@baseline.command("reset")
+@click.option("--source", default=None, metavar="NAME")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_context
+@errors_to_exit
+def baseline_reset(obj: Context, source: str | None, yes: bool) -> None:
+    """Forget the baseline: the next run is a first load with a new epoch."""
+    store = obj.store(obj.config())
+    what = f"the baseline of source {source}" if source else "the whole baseline"
+    if not yes and not click.confirm(f"Forget {what}?", default=False):
+        sys.exit(EXIT_USAGE)
+    click.echo(f"forgot {store.reset(source)} entities", err=True)
+
+
+@main.command()
+@pass_context
+@errors_to_exit
+def sources(obj: Context) -> None:
+    """Configured sources: schedule, last run, counts, health."""
+    from poller import render, status
+
+    config = obj.config()
+    rows = status.source_rows(config, obj.store(config))
+    click.echo(render.table(status.SOURCE_HEADERS, rows))
+
+
+@main.command()
+@errors_to_exit
+def collectors() -> None:
+    """Installed collector plugins and their entity types."""
+    from poller import plugins, render
+
+    rows = []
+    for name, target in plugins.available().items():
+        try:
+            cls = plugins.load(name)
+            types = ", ".join(t.name for t in cls.entity_types) or ("(from its inventory)" if cls.dynamic_types else "(none)")
+        except CollectorError as exc:
+            types = f"unavailable: {exc}"
+        rows.append((name, target, types))
+    click.echo(render.table(("COLLECTOR", "PLUGIN", "ENTITY TYPES"), rows))
+
+
+@main.command("check-config")
+@pass_context
+@errors_to_exit
+def check_config(obj: Context) -> None:
+    """Validate the configuration, its collectors' options and its sinks."""
+    from poller import status
+
+    config = obj.config()
+    for line in status.check(config):
+        click.echo(line)
+
+
+@main.command()
+@click.option("--workdir", type=click.Path(file_okay=False), default=None, help="Keep the demo's files here.")
+@pass_context
+@errors_to_exit
+def demo(obj: Context, workdir: str | None) -> None:
+    """The embedded default: demo clouds on loopback, two snapshots, a diff report."""
+    from poller import demo as demo_mod
+
+    sys.exit(demo_mod.run_demo(workdir, echo=click.echo))
+
+
+if __name__ == "__main__":
+    main()

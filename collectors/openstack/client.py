@@ -1,0 +1,293 @@
+"""The one place the collector talks to openstacksdk: connection, requests, paging, errors.
+
+openstacksdk (over keystoneauth) does configuration (clouds.yaml), authentication,
+the service catalog, version discovery, microversion headers and re-authentication
+when a token expires or is revoked (keystoneauth invalidates the token on a 401 and
+retries once). This module pages itself over the raw JSON: openstacksdk's own
+``Resource.list`` follows a next link to whatever host it names with the token,
+cannot tell a vanished marker from a failure, and builds Resource objects (60x
+slower than the JSON on 10,000 servers). Every openstacksdk/keystoneauth exception
+is translated here, once, into a collector error whose text is built from our own
+fields only (never upstream text, never the password).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import keystoneauth1.exceptions as ks
+import openstack.config
+import openstack.connection
+import openstack.exceptions as sdk
+from keystoneauth1 import discover
+
+from collectors.errors import (
+    AuthenticationFailed, CollectorError, ListingIncomplete, OptionError, SourceUnreachable, TypeUnavailable,
+)
+from collectors.openstack.options import OpenStackOptions
+
+# service type in the catalog -> openstacksdk Connection attribute
+SERVICE_ATTRS = {"identity": "identity", "compute": "compute", "network": "network", "image": "image",
+                 "block-storage": "block_storage", "placement": "placement", "orchestration": "orchestration"}
+MAX_RELISTS = 3  # a vanished marker restarts a listing at most this many times
+
+
+@dataclass(frozen=True)
+class Query:
+    """How to list one type: where, under which JSON key, with which parameters and microversion."""
+
+    service: str
+    path: str
+    key: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    microversion: str | None = None
+    paged: bool = True
+    id_field: str = "id"
+
+
+class OpenStackClient:
+    """A lazily made openstacksdk Connection plus raw, checked, paged GETs."""
+
+    def __init__(self, source: str, options: OpenStackOptions) -> None:
+        self.source = source
+        self.options = options
+        self.region = self._region()  # reads clouds.yaml (no network) so a wrong name fails early
+        self._conn: openstack.connection.Connection | None = None
+        self._auth_host = urlsplit(str(self.region.auth.get("auth_url") or "")).netloc or "the auth URL"
+
+    def _region(self) -> Any:
+        o = self.options
+        kwargs: dict[str, Any] = {"api_timeout": o.timeout}
+        for name in ("region_name", "interface", "verify", "cacert"):
+            if getattr(o, name) is not None:
+                kwargs[name] = getattr(o, name)
+        try:
+            if o.cloud is not None:
+                files = list(openstack.config.loader.CONFIG_FILES)
+                secure = list(openstack.config.loader.SECURE_FILES)
+                if os.environ.get("OS_CLIENT_CONFIG_FILE"):
+                    files.insert(0, os.environ["OS_CLIENT_CONFIG_FILE"])
+                if os.environ.get("OS_CLIENT_SECURE_FILE"):
+                    secure.insert(0, os.environ["OS_CLIENT_SECURE_FILE"])
+                config = openstack.config.OpenStackConfig(config_files=files, secure_files=secure,
+                                                          load_envvars=False)
+                return config.get_one(cloud=o.cloud, **kwargs)
+            config = openstack.config.OpenStackConfig(load_yaml_config=False, load_envvars=False)
+            return config.get_one(auth_type="password", auth=dict(o.auth), identity_api_version="3", **kwargs)
+        except (sdk.ConfigException, ks.ClientException) as exc:
+            field_name = "cloud" if o.cloud is not None else "auth"
+            what = f"no usable cloud named {o.cloud!r} in clouds.yaml" if o.cloud is not None else \
+                "openstacksdk cannot build a connection from these settings"
+            raise OptionError(self.source, field_name, what) from exc
+
+    @property
+    def connection(self) -> openstack.connection.Connection:
+        if self._conn is None:
+            self._conn = openstack.connection.Connection(config=self.region, strict_proxies=False)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+
+    # -- the translation boundary ---------------------------------------------------------
+    @contextlib.contextmanager
+    def boundary(self, what: str) -> Iterator[None]:
+        """Translate every openstacksdk/keystoneauth error raised inside into a collector error."""
+        src = f"source {self.source!r}"
+        try:
+            yield
+        except CollectorError:
+            raise
+        except ks.Unauthorized as exc:
+            user = self.options.username or "the configured user"
+            raise AuthenticationFailed(f"{src}: the identity service at {self._auth_host} rejected the "
+                                       f"credentials of {user} (HTTP 401) while {what}") from exc
+        except ks.SSLError as exc:
+            raise SourceUnreachable(f"{src}: TLS verification failed talking to {self._auth_host} while {what} "
+                                    "(check verify/cacert)") from exc
+        except (ks.ConnectTimeout, ks.ConnectFailure, ks.UnknownConnectionError) as exc:
+            kind = "timed out" if isinstance(exc, ks.ConnectTimeout) else "could not connect"
+            raise SourceUnreachable(f"{src}: {kind} while {what} (auth URL host {self._auth_host})") from exc
+        except (ks.EndpointNotFound, sdk.ServiceDisabledException) as exc:
+            raise TypeUnavailable(f"{src}: the service is not in the catalog ({what})") from exc
+        except ks.DiscoveryFailure as exc:
+            raise ListingIncomplete(f"{src}: API version discovery failed while {what}") from exc
+        except ks.HttpError as exc:
+            raise ListingIncomplete(f"{src}: HTTP {exc.http_status} while {what}") from exc
+        except (ks.ClientException, sdk.SDKException) as exc:
+            raise ListingIncomplete(f"{src}: {type(exc).__name__} from openstacksdk while {what}") from exc
+
+    def proxy(self, service: str, what: str) -> Any:
+        """The openstacksdk proxy (a keystoneauth Adapter) of a catalog service; TypeUnavailable if absent."""
+        with self.boundary(what):
+            proxy = getattr(self.connection, SERVICE_ATTRS[service])
+            try:
+                endpoint = proxy.get_endpoint()
+            except (ks.EndpointNotFound, sdk.ServiceDisabledException) as exc:
+                raise TypeUnavailable(f"source {self.source!r}: no {service!r} service in the catalog "
+                                      f"(region {self.options.region_name or self.region.region_name or 'any'}); "
+                                      f"skipping {what.removeprefix('listing ')}") from exc
+            if not endpoint:
+                raise TypeUnavailable(f"source {self.source!r}: no {service!r} endpoint in the catalog")
+        return proxy
+
+    def check_microversion(self, proxy: Any, query: Query, etype: str) -> None:
+        """ListingIncomplete when the cloud's maximum microversion is below the one the type is pinned to."""
+        if query.microversion is None:
+            return
+        with self.boundary(f"discovering the {query.service} API for {etype}"):
+            data = proxy.get_endpoint_data()
+        maximum = getattr(data, "max_microversion", None)
+        if maximum and discover.normalize_version_number(query.microversion) > maximum:
+            raise ListingIncomplete(f"source {self.source!r}: {etype} is listed at {query.service} microversion "
+                                    f"{query.microversion}, the cloud offers up to "
+                                    f"{discover.version_to_string(maximum)}")
+
+    # -- requests ---------------------------------------------------------------------------
+    def get(self, proxy: Any, path: str, params: Mapping[str, str], microversion: str | None,
+            what: str) -> tuple[int, Any]:
+        """One GET relative to the service endpoint: (status, parsed JSON body or None)."""
+        with self.boundary(what):
+            kwargs: dict[str, Any] = {"params": dict(params), "raise_exc": False,
+                                      "headers": {"Accept": "application/json"}}
+            if microversion is not None:
+                kwargs["microversion"] = microversion
+            response = proxy.get(path, **kwargs)
+        if response.status_code >= 400:
+            return response.status_code, None
+        try:
+            return response.status_code, response.json()
+        except ValueError as exc:
+            raise ListingIncomplete(f"source {self.source!r}: malformed JSON while {what}") from exc
+
+    def records(self, query: Query, etype: str, page_size: int) -> Iterator[dict[str, Any]]:
+        """Every record of a listing, page after page; raises when the listing cannot be whole.
+
+        A failed page, a next link that does not advance or points at another host
+        or scheme than the catalog endpoint end the listing (ListingIncomplete); a
+        vanished marker (400/404 on a page after the first) restarts it from the
+        start, at most MAX_RELISTS times, without yielding a record twice.
+        """
+        what = f"listing {etype}"
+        proxy = self.proxy(query.service, what)
+        self.check_microversion(proxy, query, etype)
+        with self.boundary(what):
+            endpoint = urlsplit(proxy.get_endpoint())
+        seen: dict[str, int] = {}  # key -> the pass that first saw it
+        for attempt in range(MAX_RELISTS + 1):
+            restarted = yield from self._one_pass(proxy, query, etype, page_size, endpoint, seen, attempt)
+            if not restarted:
+                return
+        raise ListingIncomplete(f"source {self.source!r}: the paging marker of {etype} vanished "
+                                f"{MAX_RELISTS + 1} times; listing abandoned")
+
+    def _one_pass(self, proxy: Any, query: Query, etype: str, page_size: int, endpoint: Any,
+                  seen: dict[str, int], pass_no: int) -> Iterator[dict[str, Any]]:
+        """Page through once; returns True when a marker vanished and the listing must restart."""
+        params = dict(query.params)
+        if query.paged:
+            params["limit"] = str(page_size)
+        asked: set[tuple[tuple[str, str], ...]] = set()
+        page = 0
+        while True:
+            page += 1
+            cursor = tuple(sorted(params.items()))
+            if cursor in asked:
+                raise ListingIncomplete(f"source {self.source!r}: the next link of {etype} does not advance "
+                                        f"(page {page}); listing abandoned")
+            asked.add(cursor)
+            status, body = self.get(proxy, query.path, params, query.microversion, f"listing {etype} page {page}")
+            if status in (400, 404) and "marker" in params:
+                return True
+            self._check_status(status, etype, page)
+            items = body.get(query.key) if isinstance(body, dict) else None
+            if not isinstance(items, list):
+                raise ListingIncomplete(f"source {self.source!r}: page {page} of {etype} has no {query.key!r} list")
+            if isinstance(body, dict) and body.get("truncated"):
+                raise ListingIncomplete(f"source {self.source!r}: the API truncated the {etype} listing "
+                                        "(raise its list_limit)")
+            repeated = 0
+            for item in items:
+                key = _item_key(item, query.id_field)
+                first = seen.get(key)
+                if first == pass_no:
+                    repeated += 1
+                    continue
+                if first is None:
+                    seen[key] = pass_no
+                    yield item
+                else:
+                    seen[key] = pass_no
+            if items and repeated == len(items) and page > 1:
+                raise ListingIncomplete(f"source {self.source!r}: page {page} of {etype} repeats earlier records")
+            href = next_href(body, query.key)
+            if not href or not query.paged:
+                return False
+            params = self._next_params(href, endpoint, etype, page)
+
+    def _check_status(self, status: int, etype: str, page: int) -> None:
+        src = f"source {self.source!r}"
+        if status < 400:
+            return
+        if status == 404 and page == 1:
+            raise TypeUnavailable(f"{src}: the API answers 404 for {etype} (extension or plugin absent); skipping")
+        if status == 401:
+            raise AuthenticationFailed(f"{src}: the cloud refused the token while listing {etype} page {page} "
+                                       "(HTTP 401 after re-authentication)")
+        if status == 403:
+            raise ListingIncomplete(f"{src}: listing {etype} is forbidden (HTTP 403); "
+                                    "the credentials lack the admin role or the policy forbids it")
+        if status == 406:
+            raise ListingIncomplete(f"{src}: the cloud does not accept the microversion {etype} is listed with "
+                                    "(HTTP 406)")
+        raise ListingIncomplete(f"{src}: HTTP {status} on page {page} of {etype}")
+
+    def _next_params(self, href: str, endpoint: Any, etype: str, page: int) -> dict[str, str]:
+        """The next page's query, taken from its link; never a link to another host or scheme."""
+        link = urlsplit(href)
+        if link.scheme or link.netloc:
+            if (link.scheme.lower(), _hostport(link)) != (endpoint.scheme.lower(), _hostport(endpoint)):
+                raise ListingIncomplete(
+                    f"source {self.source!r}: the next link of {etype} (page {page}) points at "
+                    f"{link.scheme}://{_hostport(link)}, not the catalog endpoint "
+                    f"{endpoint.scheme}://{_hostport(endpoint)}; not followed")
+        params = {k: v[-1] for k, v in parse_qs(link.query, keep_blank_values=True).items()}
+        if "marker" not in params:
+            raise ListingIncomplete(f"source {self.source!r}: the next link of {etype} (page {page}) has no marker")
+        return params
+
+
+def next_href(body: Any, key: str) -> str | None:
+    """The next link of a listing answer: Nova/Cinder ``<key>_links``, Heat ``links``, Glance ``next``."""
+    if not isinstance(body, dict):
+        return None
+    for links in (body.get(f"{key}_links"), body.get("links")):
+        if isinstance(links, list):
+            for link in links:
+                if isinstance(link, dict) and link.get("rel") == "next" and link.get("href"):
+                    return str(link["href"])
+        elif isinstance(links, dict) and links.get("next"):
+            return str(links["next"])
+    nxt = body.get("next")
+    return str(nxt) if isinstance(nxt, str) and nxt else None
+
+
+def _item_key(item: Any, id_field: str) -> str:
+    body = item.get("keypair", item) if isinstance(item, dict) else item
+    if not isinstance(body, dict) or body.get(id_field) is None:
+        raise ListingIncomplete(f"a listed record has no {id_field!r}")
+    return str(body[id_field])
+
+
+def _hostport(parts: Any) -> str:
+    host = (parts.hostname or "").lower()
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return f"{host}:{port}"

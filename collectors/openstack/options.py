@@ -1,0 +1,144 @@
+"""The ``openstack`` source's options: validation into one frozen value, no I/O.
+
+Either ``cloud`` (a clouds.yaml entry) or ``auth`` (an inline mapping in Ralph's
+client-configuration style). Every error names ``sources.<name>.options.<field>``
+and never echoes a password.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from collectors.base import optional_option, reject_unknown_options
+from collectors.errors import OptionError
+
+TOP_LEVEL = ("cloud", "auth", "region_name", "interface", "verify", "cacert", "full_every",
+             "changes_since_margin", "page_size", "timeout")
+AUTH_REQUIRED = ("auth_url", "username", "password")
+AUTH_KNOWN = AUTH_REQUIRED + (
+    "project_name", "tenant_name", "project_id", "tenant_id", "user_domain_name", "user_domain_id",
+    "project_domain_name", "project_domain_id", "domain_name", "region_name", "interface", "verify", "cacert",
+)
+# Ralph's client configuration carries these; openstacksdk discovers the API versions itself.
+AUTH_IGNORED = ("version", "identity_api_version", "auth_version", "api_version")
+INTERFACES = ("public", "internal", "admin")
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True)
+class OpenStackOptions:
+    """Validated options. ``auth`` holds openstacksdk ``auth`` keys; ``full_every`` a run count or a duration."""
+
+    cloud: str | None = None
+    auth: Mapping[str, str] = field(default_factory=dict)
+    region_name: str | None = None
+    interface: str | None = None
+    verify: bool | None = None
+    cacert: str | None = None
+    full_every: int | timedelta = 10
+    changes_since_margin: timedelta = timedelta(minutes=5)
+    page_size: int = 1000
+    timeout: float = 60.0
+    notes: tuple[str, ...] = ()
+
+    @property
+    def username(self) -> str | None:
+        return self.auth.get("username")
+
+
+def parse_duration(source: str, name: str, value: Any) -> timedelta:
+    """``"90s"``, ``"30m"``, ``"6h"``, ``"1d"`` or a number of seconds, as a timedelta."""
+    if isinstance(value, bool):
+        raise OptionError(source, name, "must be a duration such as 30m, 6h or 1d")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise OptionError(source, name, "must be a duration such as 30m, 6h or 1d")
+        seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if seconds < 0:
+        raise OptionError(source, name, "must not be negative")
+    return timedelta(seconds=seconds)
+
+
+def parse_options(source: str, options: Mapping[str, Any]) -> OpenStackOptions:
+    """Validate a source's options; OptionError names the first bad field."""
+    reject_unknown_options(source, options, TOP_LEVEL)
+    cloud = optional_option(source, options, "cloud", str, None)
+    raw_auth = optional_option(source, options, "auth", dict, None)
+    if (cloud is None) == (raw_auth is None):
+        raise OptionError(source, "cloud", "give either cloud (a clouds.yaml name) or auth (an inline mapping)")
+    auth, notes, inline = _parse_auth(source, raw_auth) if raw_auth is not None else ({}, (), {})
+    interface = optional_option(source, options, "interface", str, inline.get("interface"))
+    if interface is not None and interface not in INTERFACES:
+        raise OptionError(source, "interface", f"must be one of {', '.join(INTERFACES)}")
+    full_every = options.get("full_every", 10)
+    if isinstance(full_every, int) and not isinstance(full_every, bool):
+        if full_every < 1:
+            raise OptionError(source, "full_every", "must be at least 1 (1: every run is a full snapshot)")
+    else:
+        full_every = parse_duration(source, "full_every", full_every)
+        if full_every <= timedelta(0):
+            raise OptionError(source, "full_every", "must be a positive duration")
+    page_size = optional_option(source, options, "page_size", int, 1000)
+    if not 1 <= page_size <= 10000:
+        raise OptionError(source, "page_size", "must be between 1 and 10000")
+    timeout = optional_option(source, options, "timeout", (int, float), 60.0)
+    if timeout <= 0:
+        raise OptionError(source, "timeout", "must be a positive number of seconds")
+    return OpenStackOptions(
+        cloud=cloud, auth=auth,
+        region_name=optional_option(source, options, "region_name", str, inline.get("region_name")),
+        interface=interface,
+        verify=optional_option(source, options, "verify", bool, inline.get("verify")),
+        cacert=optional_option(source, options, "cacert", str, inline.get("cacert")),
+        full_every=full_every,
+        changes_since_margin=parse_duration(source, "changes_since_margin", options.get("changes_since_margin", "5m")),
+        page_size=page_size, timeout=float(timeout), notes=notes,
+    )
+
+
+def _parse_auth(source: str, raw: Mapping[str, Any]) -> tuple[dict[str, str], tuple[str, ...], dict[str, Any]]:
+    """(openstacksdk auth keys, notes, connection keys given inside ``auth``)."""
+    notes = []
+    for name in raw:
+        if name in AUTH_IGNORED:
+            notes.append(f"sources.{source}.options.auth.{name} is ignored: openstacksdk discovers API versions")
+        elif name not in AUTH_KNOWN:
+            raise OptionError(source, f"auth.{name}", f"unknown key (known: {', '.join(sorted(AUTH_KNOWN))})")
+    for name in AUTH_REQUIRED:
+        if not isinstance(raw.get(name), str) or not raw[name]:
+            raise OptionError(source, f"auth.{name}", "is required (a non-empty string)")
+    if "project_name" in raw and "tenant_name" in raw and raw["project_name"] != raw["tenant_name"]:
+        raise OptionError(source, "auth.tenant_name", "is an alias of project_name; give only one")
+    auth: dict[str, str] = {}
+    for name in AUTH_KNOWN:
+        if name in ("region_name", "interface", "verify", "cacert") or raw.get(name) is None:
+            continue
+        if not isinstance(raw[name], str):
+            raise OptionError(source, f"auth.{name}", "must be a string")
+        target = {"tenant_name": "project_name", "tenant_id": "project_id"}.get(name, name)
+        auth[target] = raw[name]
+    if "project_name" not in auth and "project_id" not in auth:
+        raise OptionError(source, "auth.project_name", "is required (or project_id; tenant_name is an alias)")
+    if "domain_name" in auth:
+        domain = auth.pop("domain_name")
+        auth.setdefault("user_domain_name", domain)
+        auth.setdefault("project_domain_name", domain)
+    if "user_domain_id" not in auth:
+        auth.setdefault("user_domain_name", "Default")
+    if "project_domain_id" not in auth and "project_id" not in auth:
+        auth.setdefault("project_domain_name", "Default")
+    inline = {k: raw[k] for k in ("region_name", "interface", "verify", "cacert") if raw.get(k) is not None}
+    if "verify" in inline and not isinstance(inline["verify"], bool):
+        raise OptionError(source, "auth.verify", "must be true or false")
+    for name in ("region_name", "interface", "cacert"):
+        if name in inline and not isinstance(inline[name], str):
+            raise OptionError(source, f"auth.{name}", "must be a string")
+    return auth, tuple(notes), inline

@@ -1,0 +1,231 @@
+"""The ``static`` collector (after Rally's DummyProvider): entities from configuration.
+
+Reads ``options.path`` (YAML, JSON or JSON Lines, by extension; JSON Lines streams
+one entity per line) or ``options.entities`` inline. A bad file, line or entity makes
+the listing incomplete with an error naming the file and line; it never guesses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+from collectors.base import (
+    Collector,
+    Entity,
+    EntityType,
+    ListContext,
+    Listing,
+    ParentRef,
+    optional_option,
+    reject_unknown_options,
+)
+from collectors.errors import ListingIncomplete, OptionError
+
+_FIELDS = ("type", "key", "name", "parent", "state", "project", "updated_at", "attributes")
+_SUFFIXES = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+class StaticCollector(Collector):
+    """Entities from a file or from the source's options; any type name is accepted.
+
+    Options: ``path`` or ``entities`` (exactly one), and ``types``: the entity types
+    with optional ``volatile``/``sets``/``parent`` declarations. Without ``types``
+    the types are discovered by reading the inventory once per run.
+    """
+
+    name = "static"
+    entity_types = ()
+    dynamic_types = True
+
+    def __init__(self, source: str, options: Mapping[str, Any]) -> None:
+        super().__init__(source, options)
+        reject_unknown_options(source, options, ("path", "entities", "types"))
+        self.path: Path | None = None
+        self.inline: list[Any] | None = None
+        path = optional_option(source, options, "path", str, None)
+        entities = optional_option(source, options, "entities", list, None)
+        if (path is None) == (entities is None):
+            raise OptionError(source, "path", "set exactly one of options.path and options.entities")
+        if path is not None:
+            self.path = Path(path).expanduser()
+            if self.path.suffix.lower() not in _SUFFIXES:
+                raise OptionError(source, "path", f"{path}: use a .yaml, .yml, .json or .jsonl file")
+        else:
+            self.inline = entities
+        self.declared = _declared_types(source, options.get("types"))
+
+    def discover_types(self) -> tuple[EntityType, ...]:
+        """The declared types, else every type found in the inventory."""
+        if self.declared:
+            return self.declared
+        names: dict[str, None] = {}
+        for item in self._records(strict=False):
+            if isinstance(item, tuple):
+                names.setdefault(item[1].type, None)
+        return tuple(EntityType(n) for n in names)
+
+    def list(self, etype: EntityType, context: ListContext) -> Listing:
+        """Every entity of ``etype`` in the inventory; incomplete at the first bad record."""
+        return Listing(etype.name, self._of_type(etype.name))
+
+    def _of_type(self, type_name: str) -> Iterator[Entity]:
+        for item in self._records(strict=True):
+            if isinstance(item, tuple) and item[1].type == type_name:
+                yield item[1]
+
+    def _records(self, *, strict: bool) -> Iterator[tuple[str, Entity] | None]:
+        """(location, entity) per record; on a bad record raise (strict) or yield None."""
+        for where, raw in self._raw():
+            try:
+                yield where, entity_from_record(raw)
+            except ValueError as exc:
+                if strict:
+                    raise ListingIncomplete(f"{where}: {exc}") from None
+                yield None
+
+    def _raw(self) -> Iterator[tuple[str, Any]]:
+        if self.inline is not None:
+            for index, raw in enumerate(self.inline):
+                yield f"sources.{self.source}.options.entities[{index}]", raw
+            return
+        assert self.path is not None
+        kind = _SUFFIXES[self.path.suffix.lower()]
+        if kind == "jsonl":
+            yield from self._jsonl(self.path)
+        else:
+            yield from self._document(self.path, kind)
+
+    def _jsonl(self, path: Path) -> Iterator[tuple[str, Any]]:
+        try:
+            handle = path.open("rb")
+        except OSError as exc:
+            raise ListingIncomplete(f"{path}: cannot open ({exc.strerror})") from None
+        with handle:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    raw = orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
+                    problem = "not UTF-8" if "utf-8" in str(exc).lower() else "not valid JSON"
+                    raise ListingIncomplete(f"{path}:{number}: {problem}") from None
+                yield f"{path}:{number}", raw
+
+    def _document(self, path: Path, kind: str) -> Iterator[tuple[str, Any]]:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ListingIncomplete(f"{path}: cannot read ({exc.strerror})") from None
+        if kind == "json":
+            try:
+                doc = orjson.loads(data)
+            except orjson.JSONDecodeError as exc:
+                raise ListingIncomplete(f"{path}:{getattr(exc, 'lineno', '?')}: not valid JSON") from None
+            lines: list[int | None] = []
+        else:
+            doc, lines = _load_yaml(path, data)
+        if not isinstance(doc, dict) or not isinstance(doc.get("entities"), list):
+            raise ListingIncomplete(f"{path}: expected a mapping with an 'entities' list")
+        for index, raw in enumerate(doc["entities"]):
+            line = lines[index] if index < len(lines) else None
+            yield (f"{path}:{line}" if line else f"{path}: entities[{index}]"), raw
+
+
+def _load_yaml(path: Path, data: bytes) -> tuple[Any, list[int | None]]:
+    try:
+        text = data.decode("utf-8")
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        doc = yaml.safe_load(text)
+    except UnicodeDecodeError as exc:
+        raise ListingIncomplete(f"{path}: not UTF-8 (byte {exc.start})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ListingIncomplete(f"{path}:{mark.line + 1 if mark else '?'}: not valid YAML") from None
+    lines: list[int | None] = []
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if key_node.value == "entities" and isinstance(value_node, yaml.SequenceNode):
+                lines = [item.start_mark.line + 1 for item in value_node.value]
+    return doc, lines
+
+
+def entity_from_record(raw: Any) -> Entity:
+    """The Entity a static record describes; ValueError naming the problem otherwise."""
+    if not isinstance(raw, dict):
+        raise ValueError("an entity must be a mapping")
+    for field in raw:
+        if field not in _FIELDS:
+            raise ValueError(f"unknown field {field!r} (allowed: {', '.join(_FIELDS)})")
+    etype = raw.get("type")
+    if not isinstance(etype, str) or not etype:
+        raise ValueError("missing required field 'type'")
+    key = raw.get("key")
+    if isinstance(key, int) and not isinstance(key, bool):
+        key = str(key)
+    if not isinstance(key, str) or not key:
+        raise ValueError("missing required field 'key'")
+    attributes = raw.get("attributes")
+    if attributes is None:
+        attributes = {}
+    if not isinstance(attributes, dict):
+        raise ValueError(f"entity {key}: 'attributes' must be a mapping")
+    return Entity(
+        type=etype,
+        key=key,
+        name=_optional_text(raw, "name", key),
+        parent=_parent(raw.get("parent"), key),
+        state=_optional_text(raw, "state", key),
+        project=_optional_text(raw, "project", key),
+        updated_at=_optional_text(raw, "updated_at", key),
+        attributes=attributes,
+    )
+
+
+def _optional_text(raw: Mapping[str, Any], field: str, key: str) -> str | None:
+    value = raw.get(field)
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise ValueError(f"entity {key}: {field!r} must be a string")
+    return value
+
+
+def _parent(value: Any, key: str) -> ParentRef | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("type"), str) or value.get("key") in (None, ""):
+        raise ValueError(f"entity {key}: 'parent' must be a mapping with 'type' and 'key'")
+    return ParentRef(value["type"], str(value["key"]))
+
+
+def _declared_types(source: str, raw: Any) -> tuple[EntityType, ...]:
+    if raw is None:
+        return ()
+    if isinstance(raw, list):
+        raw = {name: {} for name in raw}
+    if not isinstance(raw, dict):
+        raise OptionError(source, "types", "must be a list of type names or a mapping of type -> declarations")
+    out = []
+    for name, spec in raw.items():
+        spec = spec or {}
+        if not isinstance(spec, dict):
+            raise OptionError(source, f"types.{name}", "must be a mapping (volatile, sets, parent)")
+        for field in spec:
+            if field not in ("volatile", "sets", "parent"):
+                raise OptionError(source, f"types.{name}.{field}", "unknown (allowed: volatile, sets, parent)")
+        out.append(
+            EntityType(
+                str(name),
+                parent=spec.get("parent"),
+                volatile=tuple(spec.get("volatile") or ()),
+                sets=tuple(spec.get("sets") or ()),
+            )
+        )
+    return tuple(out)

@@ -1,0 +1,442 @@
+"""The configuration file: loading, ``${ENV}`` interpolation and validation.
+
+Owns the shape of poller.yaml. Every problem is one ConfigError naming the file and
+the key; it never returns a half-valid config and never echoes a secret's value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from poller.errors import ConfigError
+
+DEFAULT_PATHS = ("./poller.yaml", "/etc/poller/poller.yaml")
+_ENV = re.compile(r"\$(\$)|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*d)?\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m)?\s*(?:(\d+(?:\.\d+)?)\s*s?)?\s*$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class BaselineConfig:
+    """Where the baseline lives and what it keeps."""
+
+    url: str | None = None
+    store_payloads: bool = True
+    history_days: float = 30.0
+
+
+@dataclass(frozen=True)
+class DeletionConfig:
+    """When absence becomes deletion (see DESIGN.md's change semantics)."""
+
+    min_misses: int = 1
+    max_fraction: float = 0.5
+    min_count: int = 10
+
+
+@dataclass(frozen=True)
+class SinkConfig:
+    """One notification sink: its name, kind and the kind's own options."""
+
+    name: str
+    type: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    """Notification settings: sinks and how a first load is announced."""
+
+    sinks: tuple[SinkConfig, ...] = ()
+    initial_load: str = "announce"  # announce | silent
+    max_backlog: int | None = None
+    retention_days: float | None = None
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """Settings of the long-running service (``poller run``)."""
+
+    workers: int = max(2, min(8, (os.cpu_count() or 2) * 2))
+    stop_timeout: float = 30.0
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    misfire_grace: float = 60.0
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    """One configured instance of a collector (Ralph's "cloud provider")."""
+
+    name: str
+    collector: str
+    enabled: bool = True
+    interval: float | None = None
+    cron: str | None = None
+    jitter: float = 0.0
+    timeout: float | None = None
+    run_at_start: bool = True
+    options: Mapping[str, Any] = field(default_factory=dict)
+    ignore_fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    entity_types: tuple[str, ...] | None = None
+    notify: tuple[str, ...] | None = None
+    deletion: DeletionConfig | None = None
+
+    def ignore_for(self, entity_type: str) -> tuple[str, ...]:
+        """Configured ignore paths for one type (``"*"`` entries apply to every type)."""
+        return (*self.ignore_fields.get("*", ()), *self.ignore_fields.get(entity_type, ()))
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated configuration."""
+
+    path: str
+    baseline: BaselineConfig = BaselineConfig()
+    deletion: DeletionConfig = DeletionConfig()
+    notify: NotifyConfig = NotifyConfig()
+    service: ServiceConfig = ServiceConfig()
+    sources: tuple[SourceConfig, ...] = ()
+    events: Mapping[str, Any] = field(default_factory=dict)
+
+    def source(self, name: str) -> SourceConfig:
+        """The source called ``name``; ConfigError if there is none."""
+        for src in self.sources:
+            if src.name == name:
+                return src
+        known = ", ".join(s.name for s in self.sources) or "none"
+        raise ConfigError(f"{self.path}: no source named {name!r} (configured: {known})")
+
+
+def find_config(explicit: str | None) -> str:
+    """The config file to use: ``--config``, else $POLLER_CONFIG, else the default paths."""
+    if explicit:
+        return explicit
+    env = os.environ.get("POLLER_CONFIG")
+    if env:
+        return env
+    for candidate in DEFAULT_PATHS:
+        if Path(candidate).is_file():
+            return candidate
+    raise ConfigError(
+        "no configuration file: pass --config FILE, set POLLER_CONFIG, or create ./poller.yaml "
+        "(see etc/poller.yaml for an example)"
+    )
+
+
+def load_config(path: str, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, interpolate and validate the YAML file at ``path``."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    return parse_config(text, path, os.environ if environ is None else environ)
+
+
+def parse_config(text: str, path: str, environ: Mapping[str, str]) -> Config:
+    """Validate configuration text; ``path`` is only used in messages."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: invalid YAML{where}") from None
+    if raw is None:
+        raw = {}
+    v = _Validator(path, environ)
+    top = v.mapping(raw, "")
+    v.known(top, "", ("baseline", "deletion", "notify", "service", "sources", "events"))
+    deletion = _deletion(v, top.get("deletion"), "deletion") or DeletionConfig()
+    sources = _sources(v, top.get("sources"))
+    notify = _notify(v, top.get("notify"))
+    sink_names = {s.name for s in notify.sinks}
+    for src in sources:
+        for sink in src.notify or ():
+            if sink not in sink_names:
+                raise ConfigError(f"{path}: sources.{src.name}.notify: no sink named {sink!r}")
+    return Config(
+        path=path,
+        baseline=_baseline(v, top.get("baseline")),
+        deletion=deletion,
+        notify=notify,
+        service=_service(v, top.get("service")),
+        sources=sources,
+        events=v.interpolate(v.mapping(top.get("events") or {}, "events"), "events"),
+    )
+
+
+def parse_duration(value: Any) -> float | None:
+    """Seconds in ``value`` (a number, or text like ``90s``, ``5m``, ``1h30m``, ``1d``); None if invalid."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value) if value >= 0 else None
+    if not isinstance(value, str) or not value.strip():
+        return None
+    match = _DURATION.match(value)
+    if not match or not any(match.groups()):
+        return None
+    d, h, m, s = (float(g) if g else 0.0 for g in match.groups())
+    return d * 86400 + h * 3600 + m * 60 + s
+
+
+class _Validator:
+    """Walks the raw YAML, interpolating strings and raising named ConfigErrors."""
+
+    def __init__(self, path: str, environ: Mapping[str, str]) -> None:
+        self.path = path
+        self.environ = environ
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {key}: {problem}")
+
+    def mapping(self, value: Any, key: str) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(key or "top level", "must be a mapping")
+        return value
+
+    def known(self, value: Mapping[str, Any], key: str, allowed: Sequence[str]) -> None:
+        for name in value:
+            if name not in allowed:
+                where = f"{key}.{name}" if key else str(name)
+                raise self.fail(where, f"unknown key (allowed: {', '.join(allowed)})")
+
+    def interpolate(self, value: Any, key: str) -> Any:
+        if isinstance(value, str):
+            return self._expand(value, key)
+        if isinstance(value, dict):
+            return {k: self.interpolate(v, f"{key}.{k}") for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.interpolate(v, f"{key}[{i}]") for i, v in enumerate(value)]
+        return value
+
+    def _expand(self, text: str, key: str) -> str:
+        def repl(match: re.Match[str]) -> str:
+            if match.group(1):
+                return "$"
+            name, default = match.group(2), match.group(3)
+            if name in self.environ:
+                return self.environ[name]
+            if default is not None:
+                return default
+            raise self.fail(key, f"environment variable {name} is not set")
+
+        return _ENV.sub(repl, text)
+
+    def get(self, section: Mapping[str, Any], name: str, key: str, check: Callable[[Any], Any], what: str, default: Any) -> Any:
+        if name not in section or section[name] is None:
+            return default
+        value = self.interpolate(section[name], f"{key}.{name}")
+        result = check(value)
+        if result is None:
+            raise self.fail(f"{key}.{name}", f"must be {what}")
+        return result
+
+    def boolean(self, section: Mapping[str, Any], name: str, key: str, default: bool) -> bool:
+        return self.get(section, name, key, _as_bool, "true or false", default)
+
+    def integer(self, section: Mapping[str, Any], name: str, key: str, default: Any, minimum: int = 0) -> Any:
+        return self.get(section, name, key, lambda x: _as_int(x, minimum), f"an integer >= {minimum}", default)
+
+    def duration(self, section: Mapping[str, Any], name: str, key: str, default: Any) -> Any:
+        return self.get(section, name, key, parse_duration, "a duration like 30, 30s, 5m, 1h", default)
+
+    def text(self, section: Mapping[str, Any], name: str, key: str, default: Any) -> Any:
+        return self.get(section, name, key, lambda x: x if isinstance(x, str) and x else None, "a non-empty string", default)
+
+    def strings(self, section: Mapping[str, Any], name: str, key: str) -> tuple[str, ...] | None:
+        def check(value: Any) -> tuple[str, ...] | None:
+            if isinstance(value, str):
+                value = [value]
+            if isinstance(value, list) and all(isinstance(x, str) and x for x in value):
+                return tuple(value)
+            return None
+
+        return self.get(section, name, key, check, "a list of strings", None)
+
+
+def _as_bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+        return value.lower() in ("true", "yes", "on", "1")
+    return None
+
+
+def _as_int(value: Any, minimum: int) -> int | None:
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= minimum:
+        return value
+    return None
+
+
+def _as_fraction(value: Any) -> float | None:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1:
+        return float(value)
+    return None
+
+
+def _baseline(v: _Validator, raw: Any) -> BaselineConfig:
+    section = v.mapping(raw, "baseline")
+    v.known(section, "baseline", ("url", "store_payloads", "history_days"))
+    return BaselineConfig(
+        url=v.text(section, "url", "baseline", None),
+        store_payloads=v.boolean(section, "store_payloads", "baseline", True),
+        history_days=v.get(section, "history_days", "baseline", lambda x: _as_number(x, 0), "a number of days >= 0", 30.0),
+    )
+
+
+def _as_number(value: Any, minimum: float) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= minimum:
+        return float(value)
+    return None
+
+
+def _deletion(v: _Validator, raw: Any, key: str) -> DeletionConfig | None:
+    if raw is None:
+        return None
+    section = v.mapping(raw, key)
+    v.known(section, key, ("min_misses", "max_fraction", "min_count"))
+    return DeletionConfig(
+        min_misses=v.integer(section, "min_misses", key, 1, minimum=1),
+        max_fraction=v.get(section, "max_fraction", key, _as_fraction, "a fraction between 0 and 1", 0.5),
+        min_count=v.integer(section, "min_count", key, 10),
+    )
+
+
+def _notify(v: _Validator, raw: Any) -> NotifyConfig:
+    section = v.mapping(raw, "notify")
+    v.known(section, "notify", ("sinks", "initial_load", "max_backlog", "retention_days"))
+    sinks: list[SinkConfig] = []
+    raw_sinks = section.get("sinks") or []
+    if not isinstance(raw_sinks, list):
+        raise v.fail("notify.sinks", "must be a list of sinks")
+    for index, item in enumerate(raw_sinks):
+        entry = v.mapping(item, f"notify.sinks[{index}]")
+        name = entry.get("name")
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise v.fail(f"notify.sinks[{index}].name", "is required: letters, digits, '.', '_' or '-'")
+        if any(s.name == name for s in sinks):
+            raise v.fail(f"notify.sinks[{index}].name", f"duplicate sink name {name!r}")
+        kind = entry.get("type")
+        if not isinstance(kind, str) or not kind:
+            raise v.fail(f"notify.sinks.{name}.type", "is required (stdout, jsonl, webhook, amqp)")
+        options = {k: val for k, val in entry.items() if k not in ("name", "type")}
+        sinks.append(SinkConfig(name, kind, v.interpolate(options, f"notify.sinks.{name}")))
+    initial = v.text(section, "initial_load", "notify", "announce")
+    if initial not in ("announce", "silent"):
+        raise v.fail("notify.initial_load", "must be announce or silent")
+    return NotifyConfig(
+        sinks=tuple(sinks),
+        initial_load=initial,
+        max_backlog=v.integer(section, "max_backlog", "notify", None, minimum=1),
+        retention_days=v.get(section, "retention_days", "notify", lambda x: _as_number(x, 0), "a number of days", None),
+    )
+
+
+def _service(v: _Validator, raw: Any) -> ServiceConfig:
+    section = v.mapping(raw, "service")
+    v.known(section, "service", ("workers", "stop_timeout", "metrics_port", "metrics_host", "misfire_grace"))
+    defaults = ServiceConfig()
+    return ServiceConfig(
+        workers=v.integer(section, "workers", "service", defaults.workers, minimum=1),
+        stop_timeout=v.duration(section, "stop_timeout", "service", defaults.stop_timeout),
+        metrics_port=v.integer(section, "metrics_port", "service", None, minimum=0),
+        metrics_host=v.text(section, "metrics_host", "service", defaults.metrics_host),
+        misfire_grace=v.duration(section, "misfire_grace", "service", defaults.misfire_grace),
+    )
+
+
+_SOURCE_KEYS = (
+    "name", "collector", "enabled", "interval", "cron", "jitter", "timeout", "run_at_start",
+    "options", "ignore_fields", "entity_types", "notify", "deletion",
+)
+
+
+def _sources(v: _Validator, raw: Any) -> tuple[SourceConfig, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise v.fail("sources", "must be a list of sources")
+    out: list[SourceConfig] = []
+    for index, item in enumerate(raw):
+        entry = v.mapping(item, f"sources[{index}]")
+        name = entry.get("name")
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise v.fail(f"sources[{index}].name", "is required: letters, digits, '.', '_' or '-'")
+        key = f"sources.{name}"
+        if any(s.name == name for s in out):
+            raise v.fail(key, "duplicate source name")
+        v.known(entry, key, _SOURCE_KEYS)
+        collector = v.text(entry, "collector", key, None)
+        if collector is None:
+            raise v.fail(f"{key}.collector", "is required (see `poller collectors`)")
+        cron = v.text(entry, "cron", key, None)
+        interval = v.duration(entry, "interval", key, None)
+        if cron is not None and interval is not None:
+            raise v.fail(key, "set interval or cron, not both")
+        if cron is not None:
+            _check_cron(v, cron, f"{key}.cron")
+        if interval is not None and interval <= 0:
+            raise v.fail(f"{key}.interval", "must be greater than zero")
+        out.append(
+            SourceConfig(
+                name=name,
+                collector=collector,
+                enabled=v.boolean(entry, "enabled", key, True),
+                interval=interval if interval is not None or cron is not None else 300.0,
+                cron=cron,
+                jitter=v.duration(entry, "jitter", key, 0.0),
+                timeout=v.duration(entry, "timeout", key, None),
+                run_at_start=v.boolean(entry, "run_at_start", key, True),
+                options=v.interpolate(v.mapping(entry.get("options"), f"{key}.options"), f"{key}.options"),
+                ignore_fields=_ignore_fields(v, entry.get("ignore_fields"), f"{key}.ignore_fields"),
+                entity_types=v.strings(entry, "entity_types", key),
+                notify=v.strings(entry, "notify", key),
+                deletion=_deletion(v, entry.get("deletion"), f"{key}.deletion"),
+            )
+        )
+    return tuple(out)
+
+
+def _ignore_fields(v: _Validator, raw: Any, key: str) -> dict[str, tuple[str, ...]]:
+    section = v.mapping(raw, key)
+    out: dict[str, tuple[str, ...]] = {}
+    for etype, paths in section.items():
+        if isinstance(paths, str):
+            paths = [paths]
+        if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+            raise v.fail(f"{key}.{etype}", "must be a list of JSON pointers")
+        for p in paths:
+            if not p.lstrip("!").startswith("/"):
+                raise v.fail(f"{key}.{etype}", f"{p!r} is not a JSON pointer (it must start with '/', or '!/' to un-ignore)")
+        out[str(etype)] = tuple(paths)
+    return out
+
+
+def _check_cron(v: _Validator, expression: str, key: str) -> None:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(expression, timezone="UTC")
+    except ValueError as exc:
+        raise v.fail(key, f"not a crontab expression ({exc})") from None

@@ -1,0 +1,102 @@
+"""The change notification: DESIGN.md's JSON object, with its deterministic id.
+
+Pure: builds bytes from values handed in; never reads a clock or a database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+
+ACTIONS = {"create": "created", "update": "updated", "delete": "deleted"}
+
+
+def notification_id(
+    source: str, entity_type: str, key: str, version: int, previous_hash: str | None, new_hash: str | None, epoch: str
+) -> str:
+    """A stable id for one change of one entity: the same change always gets the same id.
+
+    ``version`` (bumped on every change of the key) keeps a value that flaps back
+    and forth from reusing an earlier change's id; ``epoch`` keeps a rebuilt
+    baseline's creations apart from the old ones.
+    """
+    material = "\x1f".join((source, entity_type, key, str(version), previous_hash or "-", new_hash or "-", epoch))
+    digest = hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+
+
+@dataclass(frozen=True)
+class Change:
+    """Everything a notification says about one change of one entity."""
+
+    source: str
+    entity_type: str
+    key: str
+    action: str  # create | update | delete
+    version: int
+    epoch: str
+    initial: bool
+    time: datetime
+    name: str | None
+    parent: tuple[str, str] | None
+    state: str | None
+    project: str | None
+    hash: str | None
+    previous_hash: str | None
+    changes: Sequence[Mapping[str, Any]] | None
+    previous: Mapping[str, Any] | None
+    entity: Any
+    run_id: int | None = None
+
+    @property
+    def id(self) -> str:
+        """The notification's deterministic id."""
+        return notification_id(
+            self.source, self.entity_type, self.key, self.version, self.previous_hash, self.hash, self.epoch
+        )
+
+
+def render(change: Change) -> bytes:
+    """The notification's JSON object as UTF-8 bytes."""
+    body: dict[str, Any] = {
+        "id": change.id,
+        "specversion": "1.0",
+        "type": f"poller.entity.{ACTIONS[change.action]}",
+        "source": change.source,
+        "subject": f"{change.entity_type}/{change.key}",
+        "time": _iso(change.time),
+        "datacontenttype": "application/json",
+        "epoch": change.epoch,
+        "initial": change.initial,
+        "run_id": change.run_id,
+        "entity_type": change.entity_type,
+        "key": change.key,
+        "name": change.name,
+        "parent": None if change.parent is None else {"type": change.parent[0], "key": change.parent[1]},
+        "state": change.state,
+        "project": change.project,
+        "action": change.action,
+        "version": change.version,
+        "hash": change.hash,
+        "previous_hash": change.previous_hash,
+        "changes": None if change.changes is None else list(change.changes),
+        "previous": dict(change.previous) if change.previous else None,
+        "entity": change.entity,
+    }
+    return orjson.dumps(body, default=_fallback)
+
+
+def _iso(moment: datetime) -> str:
+    moment = moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _fallback(obj: Any) -> Any:
+    if isinstance(obj, set | frozenset | tuple):
+        return list(obj)
+    return str(obj)

@@ -1,0 +1,164 @@
+"""One-shot polling: run the chosen sources once, then hand the notifications on.
+
+Owns the glue between config, collectors, the store and the dispatcher for
+``poller snapshot`` (the service reuses ``run_one``). Never renders output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import structlog
+
+from baseline.diff import DeletionPolicy
+from baseline.store import Store, open_store
+from collectors.base import Collector
+from collectors.errors import CollectorError
+from poller import plugins
+from poller.config import Config, SourceConfig
+from poller.errors import ConfigError
+from poller.notify.dispatch import Dispatcher, to_record
+from poller.notify.registry import build_sink
+from poller.run import RunResult, RunSettings, run_source
+
+log = structlog.get_logger("poller.snapshot")
+
+
+def build_collector(source: SourceConfig) -> Collector:
+    """The source's collector, constructed (options validated, no network I/O)."""
+    cls = plugins.load(source.collector)
+    collector = cls(source.name, source.options)
+    if source.entity_types is not None and not collector.dynamic_types:
+        offered = {t.name for t in collector.entity_types}
+        for name in source.entity_types:
+            if name not in offered:
+                raise ConfigError(
+                    f"sources.{source.name}.entity_types: collector {source.collector} has no type {name!r} "
+                    f"(see `poller collectors`)"
+                )
+    return collector
+
+
+def settings_for(
+    config: Config, *, dry_run: bool = False, allow_mass_delete: bool = False,
+    emit: Callable[[bytes], None] | None = None, timeout: float | None = None,
+) -> RunSettings:
+    """RunSettings from the config and command-line switches."""
+    d = config.deletion
+    return RunSettings(
+        deletion=DeletionPolicy(d.min_misses, d.max_fraction, d.min_count, allow_mass_delete),
+        store_payloads=config.baseline.store_payloads,
+        initial_load=config.notify.initial_load,
+        dry_run=dry_run,
+        emit=emit,
+        timeout=timeout,
+    )
+
+
+def open_config_store(config: Config) -> Store:
+    """The baseline store the config names (the embedded SQLite default otherwise)."""
+    return open_store(config.baseline.url)
+
+
+def build_dispatcher(config: Config, store: Store, *, include_stdout: bool = True) -> Dispatcher:
+    """A dispatcher over the configured sinks (stdout sinks only when asked)."""
+    sinks = [build_sink(s) for s in config.notify.sinks if include_stdout or s.type != "stdout"]
+    routes = {s.name: s.notify for s in config.sources if s.notify is not None}
+    dispatcher = Dispatcher(store, sinks, routes)  # type: ignore[arg-type]
+    dispatcher.register_cursors()
+    return dispatcher
+
+
+def run_one(source: SourceConfig, store: Store, settings: RunSettings) -> RunResult:
+    """Build the source's collector and run it once; construction errors fail the run."""
+    started = settings.clock()
+    try:
+        collector = build_collector(source)
+    except (CollectorError, ConfigError) as exc:
+        log.error("collector_unusable", source=source.name, error=str(exc))
+        return RunResult(source.name, "failed", started, finished_at=settings.clock(), error=str(exc))
+    try:
+        return run_source(source, collector, store, settings)
+    finally:
+        try:
+            collector.close()
+        except Exception:  # closing a client must not hide the run's outcome
+            log.warning("collector_close_failed", source=source.name)
+
+
+@dataclass
+class SnapshotOutcome:
+    """The results of a one-shot snapshot, source by source."""
+
+    results: list[RunResult]
+
+    @property
+    def failed(self) -> bool:
+        """True when any source failed, was partial or was busy."""
+        return any(r.status != "ok" for r in self.results)
+
+    @property
+    def changes(self) -> int:
+        """Total notifications across sources."""
+        return sum(r.changes for r in self.results)
+
+
+def select_sources(config: Config, names: Sequence[str]) -> list[SourceConfig]:
+    """The sources to run: the named ones (even if disabled), else every enabled one."""
+    if names:
+        return [config.source(n) for n in names]
+    return [s for s in config.sources if s.enabled]
+
+
+def snapshot(
+    config: Config, store: Store, names: Sequence[str] = (), *, dry_run: bool = False,
+    allow_mass_delete: bool = False, emit: Callable[[bytes], None] | None = None,
+    on_result: Callable[[RunResult], None] | None = None,
+) -> SnapshotOutcome:
+    """Run the chosen sources once; real runs pass their notifications to ``emit`` after commit
+    and then to the durable sinks."""
+    sources = select_sources(config, names)
+    dispatcher = None if dry_run else build_dispatcher(config, store, include_stdout=False)
+    settings = settings_for(config, dry_run=dry_run, allow_mass_delete=allow_mass_delete, emit=emit)
+    results = []
+    try:
+        for source in sources:
+            result = run_one(source, store, RunSettings(**{**settings.__dict__, "timeout": source.timeout}))
+            results.append(result)
+            if not dry_run and result.run_id is not None and result.changes:
+                _hand_on(store, result.run_id, emit, dispatcher)
+            if on_result is not None:
+                on_result(result)
+        if dispatcher is not None:
+            dispatcher.deliver_pending(force=True)
+            for name, waiting in dispatcher.backlog().items():
+                if waiting:
+                    log.warning("notifications_waiting", sink=name, backlog=waiting,
+                                error=dispatcher.state[name].last_error)
+    finally:
+        if dispatcher is not None:
+            dispatcher.close()
+    return SnapshotOutcome(results)
+
+
+def _hand_on(store: Store, run_id: int, emit: Callable[[bytes], None] | None, dispatcher: Dispatcher | None) -> None:
+    """Stream a committed run's notifications to ``emit`` and the non-durable sinks."""
+    batch = []
+    for row in store.history(run_id=run_id):
+        record = to_record(row)
+        if emit is not None:
+            emit(record.body)
+        batch.append(record)
+        if len(batch) >= 500:
+            if dispatcher is not None:
+                dispatcher.publish(batch)
+            batch = []
+    if batch and dispatcher is not None:
+        dispatcher.publish(batch)
+
+
+def now_utc() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(timezone.utc)

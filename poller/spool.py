@@ -1,0 +1,62 @@
+"""A spool of pending changes for one entity type of one run.
+
+Holds what a listing found changed until the run commits, in memory up to a limit
+and on a temporary file beyond it, so a million creations never sit in memory as
+Python objects. Never touches the database.
+"""
+
+from __future__ import annotations
+
+import pickle
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO
+
+_FLUSH_EVERY = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """One created or updated entity: its key, signed hash and full document bytes."""
+
+    action: str  # create | update
+    key: str
+    hash: int
+    document: bytes
+
+
+class Spool:
+    """Append-only, read-once store of Pending records."""
+
+    def __init__(self, memory_limit: int = 32 * 1024 * 1024) -> None:
+        self._file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=memory_limit)  # noqa: SIM115
+        self._batch: list[tuple[str, str, int, bytes]] = []
+        self.count = 0
+
+    def add(self, action: str, key: str, digest: int, document: bytes) -> None:
+        """Remember one pending change."""
+        self._batch.append((action, key, digest, document))
+        self.count += 1
+        if len(self._batch) >= _FLUSH_EVERY:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._batch:
+            pickle.dump(self._batch, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+            self._batch = []
+
+    def batches(self) -> Iterator[list[Pending]]:
+        """The pending changes in the order added, in batches."""
+        self._flush()
+        self._file.seek(0)
+        while True:
+            try:
+                chunk = pickle.load(self._file)  # our own file, written above: trusted
+            except EOFError:
+                return
+            yield [Pending(*item) for item in chunk]
+
+    def close(self) -> None:
+        """Drop the spool and its file."""
+        self._file.close()
