@@ -168,6 +168,9 @@ def _auth_option(source: str, options: Mapping[str, Any]) -> tuple[str | None, s
     for name in auth:
         if name not in AUTH_OPTIONS:
             raise OptionError(source, f"auth.{name}", f"unknown option (known: {', '.join(AUTH_OPTIONS)})")
-    username = optional_option(source, auth, "username", str, None)
-    password = optional_option(source, auth, "password", str, None)
+    try:
+        username = optional_option(source, auth, "username", str, None)
+        password = optional_option(source, auth, "password", str, None)
+    except OptionError as exc:
+        raise OptionError(source, f"auth.{exc.field}", exc.problem) from None
     return username, password

@@ -43,7 +43,7 @@ class TestOptions:
 
     def test_password_must_be_a_string(self) -> None:
         """A password that is not a string is refused, naming the field."""
-        assert option_error({"uri": "qemu:///system", "auth": {"password": 12345}}).field == "password"
+        assert option_error({"uri": "qemu:///system", "auth": {"password": 12345}}).field == "auth.password"
 
     @pytest.mark.parametrize("timeout", [0, -1, "10"])
     def test_timeout_positive_number(self, timeout: Any) -> None:
