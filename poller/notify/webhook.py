@@ -14,12 +14,14 @@ import hmac
 import math
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
+import orjson
 import requests
 
 from poller.errors import DeliveryError, SinkConfigError
@@ -39,7 +41,8 @@ MAX_BATCH_SIZE = 1000
 RETRYABLE_CLIENT_STATUSES = frozenset({408, 429})
 EXCERPT_CHARS = 200
 _READ_LIMIT = 64 * 1024
-_OPTIONS = frozenset({"url", "timeout", "headers", "secret", "batch_size", "verify"})
+FORMATS = ("cloudevents", "notification")
+_OPTIONS = frozenset({"url", "timeout", "headers", "secret", "batch_size", "verify", "format"})
 _OWN_HEADERS = frozenset(
     h.lower() for h in ("Content-Type", "Content-Length", "Host", TIMESTAMP_HEADER, SIGNATURE_HEADER)
 )
@@ -94,6 +97,7 @@ class WebhookOptions:
     secret: str | None
     batch_size: int
     verify: bool | str
+    format: str = "cloudevents"
 
 
 class _Failure(Exception):
@@ -123,23 +127,26 @@ class WebhookSink:
         self._target = safe_url(self.options.url)
         self._sensitive = _sensitive_strings(self.options)
         self._session = requests.Session()
+        self._lock = threading.Lock()  # a requests.Session is not documented as thread-safe
 
     def deliver(self, records: Sequence[OutboxRecord]) -> None:
         """POST ``records`` in order; return when all got a 2xx, else raise DeliveryError."""
-        done = 0
-        for chunk in _chunks(records, self.options.batch_size):
-            try:
-                self._post(chunk)
-            except _Failure as failure:
-                if failure.retryable or len(chunk) == 1:
-                    raise self._error(failure, chunk[0], done, len(records)) from None
-                # The receiver refused a whole batch: find the record it refuses by sending one at a time.
-                self._deliver_singly(chunk, done, len(records))
-            done += len(chunk)
+        with self._lock:
+            done = 0
+            for chunk in _chunks(records, self.options.batch_size):
+                try:
+                    self._post(chunk)
+                except _Failure as failure:
+                    if failure.retryable or len(chunk) == 1:
+                        raise self._error(failure, chunk[0], done, len(records)) from None
+                    # The receiver refused a whole batch: find the record it refuses by sending one at a time.
+                    self._deliver_singly(chunk, done, len(records))
+                done += len(chunk)
 
     def close(self) -> None:
         """Close the pooled HTTP connections."""
-        self._session.close()
+        with self._lock:
+            self._session.close()
 
     def _deliver_singly(self, chunk: Sequence[OutboxRecord], done: int, total: int) -> None:
         for offset, record in enumerate(chunk):
@@ -149,7 +156,10 @@ class WebhookSink:
                 raise self._error(failure, record, done + offset, total) from None
 
     def _post(self, chunk: Sequence[OutboxRecord]) -> None:
-        body, content_type = _payload(chunk, self.options.batch_size > 1)
+        try:
+            body, content_type = _payload(chunk, self.options.batch_size > 1, self.options.format)
+        except ValueError:
+            raise _Failure("its stored body is not a JSON object (not sent)", retryable=False) from None
         headers = self._headers(body, content_type)
         signature = headers.get(SIGNATURE_HEADER, "")
         try:
@@ -187,9 +197,8 @@ class WebhookSink:
         return headers
 
     def _error(self, failure: _Failure, record: OutboxRecord, done: int, total: int) -> DeliveryError:
-        what = "refused" if not failure.retryable else "could not take"
         message = (
-            f"webhook sink {self.name}: POST {self._target} {what} notification {record.id}: "
+            f"webhook sink {self.name}: POST {self._target} failed for notification {record.id}: "
             f"{failure.reason} ({done} of {total} delivered)"
         )
         return DeliveryError(message, delivered=done, retryable=failure.retryable)
@@ -200,11 +209,41 @@ def _chunks(records: Sequence[OutboxRecord], size: int) -> Iterator[Sequence[Out
         yield records[start : start + size]
 
 
-def _payload(chunk: Sequence[OutboxRecord], batched: bool) -> tuple[bytes, str]:
-    """Unbatched, a record is its own body; batched, any chunk (even of one) is a JSON array. Bodies go verbatim."""
+def cloudevent(record: OutboxRecord) -> bytes:
+    """Wrap a notification in a CloudEvents 1.0 envelope: CE attributes on top, the notification verbatim as ``data``.
+
+    Needed because CE attribute names must be lower-case letters and digits only (spec v1.0,
+    "Attribute Naming Convention"; the Java and JavaScript SDKs reject others), and the
+    notification has members such as ``entity_type``. Raises ValueError if the body is not a JSON object.
+    """
+    note = orjson.loads(record.body)
+    if not isinstance(note, dict):
+        raise ValueError("a notification must be a JSON object")
+    event: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": record.id,
+        "source": _text(note.get("source")) or record.source,
+        "type": _text(note.get("type")) or f"poller.entity.{record.action}",
+    }
+    if _text(note.get("time")):
+        event["time"] = note["time"]
+    if _text(note.get("entity_type")) and note.get("key") is not None:
+        event["subject"] = f"{note['entity_type']}/{note['key']}"
+    event["datacontenttype"] = "application/json"
+    event["data"] = orjson.Fragment(record.body)
+    return orjson.dumps(event)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _payload(chunk: Sequence[OutboxRecord], batched: bool, form: str) -> tuple[bytes, str]:
+    """Unbatched, one event per body; batched, any chunk (even of one) is a JSON array, in order."""
+    bodies = [cloudevent(record) if form == "cloudevents" else record.body for record in chunk]
     if not batched:
-        return chunk[0].body, SINGLE_CONTENT_TYPE
-    return b"[" + b",".join(record.body for record in chunk) + b"]", BATCH_CONTENT_TYPE
+        return bodies[0], SINGLE_CONTENT_TYPE
+    return b"[" + b",".join(bodies) + b"]", BATCH_CONTENT_TYPE
 
 
 def _read_some(response: requests.Response) -> bytes:
@@ -260,6 +299,7 @@ def validate_options(name: str, options: Mapping[str, Any]) -> WebhookOptions:
         secret=_secret(name, options.get("secret")),
         batch_size=_batch_size(name, options.get("batch_size", 1)),
         verify=_verify(name, options.get("verify", True)),
+        format=_format(name, options.get("format", FORMATS[0])),
     )
 
 
@@ -316,6 +356,12 @@ def _batch_size(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BATCH_SIZE:
         raise _problem(name, "batch_size", f"must be an integer from 1 to {MAX_BATCH_SIZE}")
     return value
+
+
+def _format(name: str, value: Any) -> str:
+    if value not in FORMATS:
+        raise _problem(name, "format", f"must be one of {', '.join(FORMATS)}")
+    return str(value)
 
 
 def _verify(name: str, value: Any) -> bool | str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import traceback
 from typing import Any
@@ -10,12 +11,14 @@ import orjson
 import pytest
 
 from poller.errors import DeliveryError, SinkConfigError
+from poller.notify.base import OutboxRecord
 from poller.notify.webhook import (
     BATCH_CONTENT_TYPE,
     SIGNATURE_HEADER,
     SINGLE_CONTENT_TYPE,
     TIMESTAMP_HEADER,
     WebhookSink,
+    cloudevent,
     excerpt,
     outcome_of,
     safe_url,
@@ -107,6 +110,17 @@ class TestHelpers:
         text = excerpt(b"  bad token tok-123 " + b"x" * 300 + b"\nsecond", ["tok-123"])
         assert text.startswith("bad token [redacted] x") and text.endswith("...") and len(text) == 203
 
+    def test_cloudevent_envelope_is_strict(self) -> None:
+        """The envelope has only lower-case alphanumeric attribute names, the CE attributes, and the notification."""
+        record = make_records(1)[0]
+        event = orjson.loads(cloudevent(record))
+        assert all(re.fullmatch(r"[a-z0-9]+", key) for key in event)
+        assert {k: event[k] for k in ("specversion", "id", "source", "type", "subject", "datacontenttype")} == {
+            "specversion": "1.0", "id": "n-0001", "source": "os1", "type": "poller.entity.updated",
+            "subject": "compute.server/vm-1", "datacontenttype": "application/json",
+        }
+        assert event["data"] == orjson.loads(record.body) and event["time"] == "2026-11-23T08:00:00Z"
+
     def test_signature_verifies_with_documented_recipe(self) -> None:
         """A signature made by sign() passes the verify() recipe from docs/sinks.md, and fails with another key."""
         verify = load_verify_recipe()
@@ -123,12 +137,14 @@ class TestHelpers:
 
 
 class TestDelivery:
-    def test_each_notification_posted_verbatim_in_order(self, receiver: Receiver) -> None:
-        """With batch_size 1 every body is POSTed as is, in order, as structured CloudEvents with custom headers."""
+    def test_each_notification_posted_as_a_cloudevent_in_order(self, receiver: Receiver) -> None:
+        """By default every notification is POSTed alone, in order, as a structured CloudEvent, with custom headers."""
         records = make_records(4)
         sink_for(receiver.url, headers={"X-Team": "infra"}).deliver(records)
         got = receiver.accepted()
-        assert [r.body for r in got] == [r.body for r in records]
+        events = [orjson.loads(r.body) for r in got]
+        assert [e["id"] for e in events] == [r.id for r in records]
+        assert [e["data"] for e in events] == [orjson.loads(r.body) for r in records]
         assert {r.headers["Content-Type"] for r in got} == {SINGLE_CONTENT_TYPE}
         assert {r.headers["X-Team"] for r in got} == {"infra"}
         assert SIGNATURE_HEADER not in got[0].headers
@@ -139,7 +155,7 @@ class TestDelivery:
         sink_for(receiver.url, batch_size=3).deliver(records)
         got = receiver.accepted()
         assert [len(orjson.loads(r.body)) for r in got] == [3, 3, 1]
-        assert [n["id"] for r in got for n in orjson.loads(r.body)] == [r.id for r in records]
+        assert [e["data"]["id"] for r in got for e in orjson.loads(r.body)] == [r.id for r in records]
         assert {r.headers["Content-Type"] for r in got} == {BATCH_CONTENT_TYPE}
 
     def test_client_error_is_permanent_with_first_line(self, receiver: Receiver) -> None:
@@ -205,6 +221,24 @@ class TestDelivery:
         assert all(verify(SECRET, r.headers, r.body) for r in got)
         assert not any(verify(SECRET + "x", r.headers, r.body) for r in got)
 
+    def test_notification_format_posts_bodies_verbatim(self, receiver: Receiver) -> None:
+        """With format notification each stored body is POSTed byte for byte, batched as a plain array."""
+        records = make_records(3)
+        sink_for(receiver.url, format="notification").deliver(records)
+        sink_for(receiver.url, format="notification", batch_size=3).deliver(records)
+        got = receiver.accepted()
+        assert [r.body for r in got[:3]] == [r.body for r in records]
+        assert got[3].body == b"[" + b",".join(r.body for r in records) + b"]"
+
+    def test_body_that_is_not_an_object_is_refused(self, receiver: Receiver) -> None:
+        """A stored body that is not a JSON object cannot become a CloudEvent: it is refused for good, unsent."""
+        bad = OutboxRecord(7, "os1", "compute.server", "create", "bad-1", b"[1]")
+        with pytest.raises(DeliveryError) as info:
+            sink_for(receiver.url, batch_size=2).deliver([*make_records(1), bad])
+        assert (info.value.retryable, info.value.delivered) == (False, 1)
+        assert "bad-1" in str(info.value) and "not a JSON object" in str(info.value)
+        assert len(receiver.receipts) == 1
+
     def test_empty_batch_sends_nothing(self, receiver: Receiver) -> None:
         """Delivering no records makes no request."""
         sink_for(receiver.url).deliver([])
@@ -239,10 +273,10 @@ class TestOutage:
             (False, False, True),
         ]
         got = receiver.accepted()
-        ids = [orjson.loads(r.body)["id"] for r in got]
+        ids = [orjson.loads(r.body)["data"]["id"] for r in got]
         assert list(dict.fromkeys(ids)) == [r.id for r in records]
         assert len(ids) > len(records), "the lost answer should have caused one duplicate"
-        by_id = {r.id: r.body for r in records}
+        by_id = {r.id: cloudevent(r) for r in records}
         assert all(r.body == by_id[i] for r, i in zip(got, ids, strict=True))
         assert all(verify(SECRET, r.headers, r.body) for r in got)
 
