@@ -25,9 +25,15 @@ import openstack.config
 import openstack.connection
 import openstack.exceptions as sdk
 from keystoneauth1 import discover
+from keystoneauth1.adapter import Adapter
 
 from collectors.errors import (
-    AuthenticationFailed, CollectorError, ListingIncomplete, OptionError, SourceUnreachable, TypeUnavailable,
+    AuthenticationFailed,
+    CollectorError,
+    ListingIncomplete,
+    OptionError,
+    SourceUnreachable,
+    TypeUnavailable,
 )
 from collectors.openstack.options import OpenStackOptions
 
@@ -35,6 +41,10 @@ from collectors.openstack.options import OpenStackOptions
 SERVICE_ATTRS = {"identity": "identity", "compute": "compute", "network": "network", "image": "image",
                  "block-storage": "block_storage", "placement": "placement", "orchestration": "orchestration"}
 MAX_RELISTS = 3  # a vanished marker restarts a listing at most this many times
+
+
+class Forbidden(ListingIncomplete):
+    """The API answered 403: the credentials may not list this type (e.g. no admin role)."""
 
 
 @dataclass(frozen=True)
@@ -130,7 +140,7 @@ class OpenStackClient:
         with self.boundary(what):
             proxy = getattr(self.connection, SERVICE_ATTRS[service])
             try:
-                endpoint = proxy.get_endpoint()
+                endpoint = Adapter.get_endpoint(proxy)  # the identity proxy shadows get_endpoint
             except (ks.EndpointNotFound, sdk.ServiceDisabledException) as exc:
                 raise TypeUnavailable(f"source {self.source!r}: no {service!r} service in the catalog "
                                       f"(region {self.options.region_name or self.region.region_name or 'any'}); "
@@ -180,7 +190,7 @@ class OpenStackClient:
         proxy = self.proxy(query.service, what)
         self.check_microversion(proxy, query, etype)
         with self.boundary(what):
-            endpoint = urlsplit(proxy.get_endpoint())
+            endpoint = urlsplit(Adapter.get_endpoint(proxy))
         seen: dict[str, int] = {}  # key -> the pass that first saw it
         for attempt in range(MAX_RELISTS + 1):
             restarted = yield from self._one_pass(proxy, query, etype, page_size, endpoint, seen, attempt)
@@ -243,7 +253,7 @@ class OpenStackClient:
             raise AuthenticationFailed(f"{src}: the cloud refused the token while listing {etype} page {page} "
                                        "(HTTP 401 after re-authentication)")
         if status == 403:
-            raise ListingIncomplete(f"{src}: listing {etype} is forbidden (HTTP 403); "
+            raise Forbidden(f"{src}: listing {etype} is forbidden (HTTP 403); "
                                     "the credentials lack the admin role or the policy forbids it")
         if status == 406:
             raise ListingIncomplete(f"{src}: the cloud does not accept the microversion {etype} is listed with "
@@ -253,12 +263,12 @@ class OpenStackClient:
     def _next_params(self, href: str, endpoint: Any, etype: str, page: int) -> dict[str, str]:
         """The next page's query, taken from its link; never a link to another host or scheme."""
         link = urlsplit(href)
-        if link.scheme or link.netloc:
-            if (link.scheme.lower(), _hostport(link)) != (endpoint.scheme.lower(), _hostport(endpoint)):
-                raise ListingIncomplete(
-                    f"source {self.source!r}: the next link of {etype} (page {page}) points at "
-                    f"{link.scheme}://{_hostport(link)}, not the catalog endpoint "
-                    f"{endpoint.scheme}://{_hostport(endpoint)}; not followed")
+        foreign = (link.scheme.lower(), _hostport(link)) != (endpoint.scheme.lower(), _hostport(endpoint))
+        if (link.scheme or link.netloc) and foreign:
+            raise ListingIncomplete(
+                f"source {self.source!r}: the next link of {etype} (page {page}) points at "
+                f"{link.scheme}://{_hostport(link)}, not the catalog endpoint "
+                f"{endpoint.scheme}://{_hostport(endpoint)}; not followed")
         params = {k: v[-1] for k, v in parse_qs(link.query, keep_blank_values=True).items()}
         if "marker" not in params:
             raise ListingIncomplete(f"source {self.source!r}: the next link of {etype} (page {page}) has no marker")
