@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 import traceback
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import amqp.exceptions
@@ -245,3 +249,26 @@ class TestWithBroker:
         assert info.value.retryable and 1 < confirmed < len(records)
         survivors = {m.properties["message_id"] for m in bound.messages()}
         assert {r.id for r in records[:confirmed]} <= survivors
+
+
+class TestBrokerFixture:
+    TARGET = "tests/poller/notify/test_amqp.py::TestWithBroker::test_exchange_is_a_durable_topic"
+
+    def _run(self, closed_port: int, ci: str | None) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if k != "CI"}
+        env["POLLER_TEST_AMQP_URL"] = f"amqp://guest:guest@127.0.0.1:{closed_port}//"
+        if ci is not None:
+            env["CI"] = ci
+        root = Path(__file__).resolve().parents[3]
+        command = [sys.executable, "-m", "pytest", self.TARGET, "-q", "-p", "no:cacheprovider"]
+        return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=120)
+
+    def test_missing_broker_skips_locally(self, closed_port: int) -> None:
+        """Without CI=true, an unreachable broker skips the RabbitMQ tests."""
+        result = self._run(closed_port, None)
+        assert result.returncode == 0 and "1 skipped" in result.stdout
+
+    def test_missing_broker_fails_in_ci(self, closed_port: int) -> None:
+        """With CI=true, an unreachable broker fails the RabbitMQ tests instead of skipping them."""
+        result = self._run(closed_port, "true")
+        assert result.returncode != 0 and "CI=true" in result.stdout
