@@ -205,6 +205,7 @@ class LibvirtSession:
         detail = self.scrub(exc.get_error_message() or "no detail from libvirt")
         where = f"source {self.settings.source}: libvirt at {self.safe_uri}"
         if code in (lv.VIR_ERR_AUTH_FAILED, lv.VIR_ERR_AUTH_CANCELLED, lv.VIR_ERR_AUTH_UNAVAILABLE):
+            detail = detail.removeprefix("authentication failed: ")
             return AuthenticationFailed(f"{where}: authentication failed: {detail}")
         if listing and code == lv.VIR_ERR_NO_SUPPORT:
             return TypeUnavailable(f"{where}: {action} not supported by this driver")
