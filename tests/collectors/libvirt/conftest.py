@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import copy
 import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from baseline.canonical import Rules
 from collectors.base import Entity, EntityType, ListContext, Listing
 from collectors.libvirt import LibvirtCollector
 
@@ -66,36 +65,14 @@ def listed(collector: LibvirtCollector, type_name: str) -> dict[str, Entity]:
 
 
 def hashed_view(entity: Entity, etype: EntityType) -> dict[str, Any]:
-    """What the core hashes: name, parent, state, project and attributes minus the type's volatile paths."""
-    attributes = copy.deepcopy(dict(entity.attributes))
-    for pattern in etype.volatile:
-        _remove(attributes, pattern.strip("/").split("/"))
+    """What the core hashes: name, parent, state, project and attributes minus the type's volatile paths.
+
+    Uses the core's own hashing rules (baseline.canonical.Rules), so these tests check what is really hashed.
+    """
     return {
         "name": entity.name,
         "parent": entity.parent,
         "state": entity.state,
         "project": entity.project,
-        "attributes": attributes,
+        "attributes": Rules(ignore=etype.volatile, sets=etype.sets).normalize(entity.attributes),
     }
-
-
-def _remove(node: Any, segments: list[str]) -> None:
-    """Remove what a JSON-pointer pattern ('*' = any one segment) points at, wherever it exists."""
-    head, rest = segments[0].replace("~1", "/").replace("~0", "~"), segments[1:]
-    for key in _matching(node, head):
-        if rest:
-            _remove(node[key], rest)
-        else:
-            del node[key]
-
-
-def _matching(node: Any, head: str) -> Iterator[Any]:
-    if isinstance(node, dict):
-        keys: list[Any] = list(node) if head == "*" else [head] if head in node else []
-    elif isinstance(node, list) and head == "*":
-        keys = list(reversed(range(len(node))))
-    elif isinstance(node, list):
-        keys = [int(head)] if head.isdigit() and int(head) < len(node) else []
-    else:
-        keys = []
-    yield from keys
