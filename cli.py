@@ -84,7 +84,8 @@ def main(ctx: click.Context, config_path: str | None, log_format: str | None, ve
     """cloud-poller: hash-baseline change detection for cloud inventories."""
     from poller.logging import configure
 
-    configure(log_format, verbose)
+    # One-shot commands print their own summaries: their logs start at warning level.
+    configure(log_format, verbose, quiet=ctx.invoked_subcommand != "run")
     ctx.obj = Context(config_path, verbose)
 
 

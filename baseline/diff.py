@@ -137,7 +137,7 @@ def field_changes(old: Any, new: Any, ignored: Callable[[str], bool] = lambda _p
 def _walk(old: Any, new: Any, path: str, out: list[FieldChange], ignored: Callable[[str], bool]) -> None:
     if path and ignored(path):
         return
-    if type(old) is type(new) and old == new:
+    if type(old) is type(new) and not isinstance(old, dict | list) and old == new:
         return
     if isinstance(old, dict) and isinstance(new, dict):
         for key in sorted(set(old) | set(new), key=str):
@@ -147,7 +147,19 @@ def _walk(old: Any, new: Any, path: str, out: list[FieldChange], ignored: Callab
         for index, (a, b) in enumerate(zip(old, new, strict=True)):
             _walk(a, b, f"{path}/{index}", out, ignored)
         return
-    out.append(FieldChange(path, old, new))
+    if not _strict_equal(old, new):
+        out.append(FieldChange(path, old, new))
+
+
+def _strict_equal(a: Any, b: Any) -> bool:
+    """Equality that tells 1, 1.0 and True apart, at every depth."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_strict_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_strict_equal(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
 
 
 def entity_document(

@@ -62,12 +62,14 @@ def _exception_processor(verbose: bool) -> Any:
     return process
 
 
-def configure(log_format: str | None = None, verbose: bool = False, stream: TextIO | None = None) -> None:
-    """Set up structlog and the stdlib root logger once for the process."""
+def configure(
+    log_format: str | None = None, verbose: bool = False, stream: TextIO | None = None, quiet: bool = False
+) -> None:
+    """Set up structlog and the stdlib root logger for the process (``quiet``: warnings and up)."""
     stream = stream or sys.stderr
     if log_format is None:
         log_format = "console" if stream.isatty() else "json"
-    level = logging.DEBUG if verbose else logging.INFO
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     renderer: Any
     if log_format == "json":
         renderer = structlog.processors.JSONRenderer()
