@@ -2,12 +2,13 @@
 
 The daemon runs from a private config (TCP on a free loopback port, sockets and logs in a
 temporary directory, no hypervisor driver modules: LIBVIRT_DRIVER_DIR points at an empty
-directory) with a private SASL database. Needs Debian's libvirt-daemon and sasl2-bin;
+directory) with a private SASL database. Needs Debian's libvirt-daemon, sasl2-bin and libsasl2-modules;
 skipped, saying so, where they are not installed.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import socket
@@ -24,14 +25,15 @@ from .conftest import listed, run_listing
 
 LIBVIRTD = shutil.which("libvirtd") or "/usr/sbin/libvirtd"
 SASLPASSWD2 = shutil.which("saslpasswd2") or "/usr/sbin/saslpasswd2"
+DIGEST_MD5_PLUGINS = glob.glob("/usr/lib/*/sasl2/libdigestmd5.so*") + glob.glob("/usr/lib/sasl2/libdigestmd5.so*")
 USER = "poller"
 PASSWORD = "daemonCanary-91c4e"
 WRONG_PASSWORD = "wrongCanary-03aa7"
 
 pytestmark = [
     pytest.mark.skipif(
-        not (os.access(LIBVIRTD, os.X_OK) and os.access(SASLPASSWD2, os.X_OK)),
-        reason="needs libvirtd (apt: libvirt-daemon) and saslpasswd2 (apt: sasl2-bin)",
+        not (os.access(LIBVIRTD, os.X_OK) and os.access(SASLPASSWD2, os.X_OK) and DIGEST_MD5_PLUGINS),
+        reason="needs libvirtd (apt: libvirt-daemon), saslpasswd2 (apt: sasl2-bin), DIGEST-MD5 (apt: libsasl2-modules)",
     ),
     pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() != 0, reason="runs libvirtd in privileged mode (root)"),
 ]
