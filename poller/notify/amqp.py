@@ -103,28 +103,42 @@ class AmqpSink:
         self._lost = False
 
     def deliver(self, records: Sequence[OutboxRecord]) -> None:
-        """Publish ``records`` in order; return when every one is confirmed, else raise DeliveryError."""
+        """Publish ``records`` in order; return when every one is confirmed, else raise DeliveryError.
+
+        A kept connection that turns out dead before the first confirm (the broker restarted
+        or dropped it while idle) is replaced once, at once; any other failure is the caller's to retry.
+        """
         if not records:
             return
         with self._lock:
+            reused = self._producer is not None
             try:
-                producer = self._ensure_producer()
-            except _BROKER_ERRORS as exc:
-                self._drop()
-                reason = f"could not connect or declare the exchange: {_describe(exc)}"
-                raise self._error(reason, 0, records, True) from exc
-            confirmed = 0
-            try:
-                for record in records:
-                    self._publish(producer, record)
-                    confirmed += 1
-            except _Refused as exc:
-                self._drop()
-                reason = f"refused notification {records[confirmed].id}: {exc}"
-                raise self._error(reason, confirmed, records, False) from None
-            except _BROKER_ERRORS as exc:
-                self._drop()
-                raise self._error(f"publish failed: {_describe(exc)}", confirmed, records, True) from exc
+                self._publish_all(records)
+            except DeliveryError as exc:
+                if not (reused and exc.retryable and exc.delivered == 0):
+                    raise
+                log.info("amqp_connection_stale", sink=self.name, broker=self._broker)
+                self._publish_all(records)
+
+    def _publish_all(self, records: Sequence[OutboxRecord]) -> None:
+        try:
+            producer = self._ensure_producer()
+        except _BROKER_ERRORS as exc:
+            self._drop()
+            reason = f"could not connect or declare the exchange: {_describe(exc)}"
+            raise self._error(reason, 0, records, True) from exc
+        confirmed = 0
+        try:
+            for record in records:
+                self._publish(producer, record)
+                confirmed += 1
+        except _Refused as exc:
+            self._drop()
+            reason = f"refused notification {records[confirmed].id}: {exc}"
+            raise self._error(reason, confirmed, records, False) from None
+        except _BROKER_ERRORS as exc:
+            self._drop()
+            raise self._error(f"publish failed: {_describe(exc)}", confirmed, records, True) from exc
 
     def close(self) -> None:
         """Close the broker connection, if any."""

@@ -168,6 +168,30 @@ class TestWithBroker:
         with kombu.Connection(bound.url) as connection, pytest.raises(amqp.exceptions.PreconditionFailed):
             kombu.Exchange(bound.exchange, type="topic", durable=False)(connection.channel()).declare()
 
+    def test_wrong_password_is_retryable_and_not_shown(self, bound: Bound) -> None:
+        """Refused credentials raise a retryable ACCESS_REFUSED error that never shows the password."""
+        url = bound.url.replace("guest:guest@", "guest:wrong-canary-7@")
+        if url == bound.url:
+            pytest.skip("the broker URL under test does not use guest:guest")
+        with pytest.raises(DeliveryError) as info:
+            sink_for(url, exchange=bound.exchange).deliver(make_records(1))
+        assert info.value.retryable and "ACCESS_REFUSED" in str(info.value)
+        assert "wrong-canary-7" not in str(info.value) + "".join(traceback.format_exception(info.value))
+
+    def test_exchange_of_another_type_is_reported(self, amqp_url: str) -> None:
+        """An existing exchange of another type fails the declaration with a retryable PRECONDITION_FAILED."""
+        name = f"poller-test-{uuid.uuid4().hex[:10]}"
+        with kombu.Connection(amqp_url) as connection:
+            kombu.Exchange(name, type="direct", durable=True)(connection.channel()).declare()
+        try:
+            with pytest.raises(DeliveryError) as info:
+                sink_for(amqp_url, exchange=name).deliver(make_records(1))
+        finally:
+            with kombu.Connection(amqp_url) as connection:
+                connection.channel().exchange_delete(name)
+        assert (info.value.retryable, info.value.delivered) == (True, 0)
+        assert "declare the exchange" in str(info.value) and "PRECONDITION_FAILED" in str(info.value)
+
     def test_topic_bindings_select(self, amqp_url: str) -> None:
         """A queue bound with cs1.#.delete receives only cs1's deletions."""
         only = _bind(amqp_url, "cs1.#.delete")
@@ -180,17 +204,36 @@ class TestWithBroker:
             _unbind(only)
 
     def test_reconnects_after_connection_loss(self, bound: Bound, rabbit_control: RabbitControl) -> None:
-        """After the broker closes every connection, the next deliver fails retryably and the one after reconnects."""
+        """After the broker closes the kept connection while idle, the next deliver reconnects and succeeds."""
         records = make_records(20)
         sink = sink_for(bound.url, exchange=bound.exchange)
         sink.deliver(records[:10])
+        first = sink._connection
         rabbit_control.run("close_all_connections", "test")
         time.sleep(0.2)
-        failures = drive(sink, records[10:])
+        sink.deliver(records[10:])
+        assert sink._connection is not first
         sink.close()
         ids = [m.properties["message_id"] for m in bound.messages()]
         assert list(dict.fromkeys(ids)) == [r.id for r in records]
-        assert failures and all("127.0.0.1:5672" in str(f) for f in failures)
+
+    def test_connection_lost_twice_is_the_callers_to_retry(self, bound: Bound, rabbit_control: RabbitControl) -> None:
+        """With the broker down, deliver tries a fresh connection once, then fails retryably; later it recovers."""
+        records = make_records(10)
+        sink = sink_for(bound.url, exchange=bound.exchange)
+        sink.deliver(records[:5])
+        rabbit_control.stop_app()
+        try:
+            with pytest.raises(DeliveryError) as info:
+                sink.deliver(records[5:])
+        finally:
+            rabbit_control.start_app()
+        assert (info.value.retryable, info.value.delivered) == (True, 0)
+        assert "connection refused" in str(info.value) and "127.0.0.1:5672" in str(info.value)
+        sink.deliver(records[5:])
+        sink.close()
+        ids = [m.properties["message_id"] for m in bound.messages()]
+        assert list(dict.fromkeys(ids)) == [r.id for r in records]
 
     def test_broker_refusing_a_message_parks_it(self, bound: Bound, rabbit_control: RabbitControl) -> None:
         """A message over the broker's max_message_size is refused for good, after the ones before it."""
