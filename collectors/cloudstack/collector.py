@@ -8,6 +8,7 @@ it never imports ``poller/`` or ``baseline/`` and lets only ``collectors.errors`
 
 from __future__ import annotations
 
+import builtins
 import logging
 import os
 from collections.abc import Iterator, Mapping
@@ -132,7 +133,7 @@ class CloudStackCollector(Collector):
     def fetch(self, etype: EntityType, key: str) -> Entity | None:
         """Re-read one entity by id (``id=`` plus ``listall``, projects included); None when it is gone."""
         plan = PLANS[etype.name]
-        records: list[Mapping[str, Any]] = []
+        records: builtins.list[Mapping[str, Any]] = []
         for params in plan.passes():
             try:
                 data = self._client.lookup(etype.name, plan.command, {**params, "id": key})
@@ -144,11 +145,11 @@ class CloudStackCollector(Collector):
         entities = mapping.to_entities(etype.name, records)
         return entities[0] if entities else None
 
-    def translate_event(self, event: Mapping[str, Any]) -> list[tuple[str, str]]:
+    def translate_event(self, event: Mapping[str, Any]) -> builtins.list[tuple[str, str]]:
         """(type, key) pairs named by a CloudStack event-bus message (action or resource-state event)."""
         return translate(event)
 
-    def warnings(self) -> list[str]:
+    def warnings(self) -> builtins.list[str]:
         """A warning on every run while TLS certificate verification is off."""
         if self.verify is False:
             return [f"source {self.source}: TLS certificate verification is OFF (verify: false); "
@@ -173,9 +174,9 @@ class CloudStackCollector(Collector):
         yield from entities
         return len(entities)
 
-    def _read(self, etype: EntityType, plan: Plan) -> list[Mapping[str, Any]]:
+    def _read(self, etype: EntityType, plan: Plan) -> builtins.list[Mapping[str, Any]]:
         """Every record of every pass, buffered, or _Inconsistent; a relist never yields twice."""
-        records: list[Mapping[str, Any]] = []
+        records: builtins.list[Mapping[str, Any]] = []
         for params in plan.passes():
             records.extend(self._read_pass(etype, plan, params))
         return records

@@ -152,11 +152,11 @@ class LibvirtSession:
         outcome = pending.wait(self.settings.timeout)
         if outcome is None:
             raise SourceUnreachable(
-                f"source {self.settings.source}: cannot connect to libvirt at {self.safe_uri}: "
+                f"source {self.settings.source}: libvirt at {self.safe_uri}: cannot connect: "
                 f"no answer within {self.settings.timeout:g} s"
             )
         if isinstance(outcome, self.libvirt.libvirtError):
-            raise self.translate(outcome, "connect", connecting=True) from outcome
+            raise self.translate(outcome, "connect", connecting=True)
         if isinstance(outcome, Exception):
             raise outcome
         return outcome
@@ -199,7 +199,20 @@ class LibvirtSession:
         return redact_uri(text)
 
     def translate(self, exc: Any, action: str, *, connecting: bool = False, listing: bool = False) -> CollectorError:
-        """Turn one libvirtError into our error: auth, unreachable, unsupported type, or an incomplete listing."""
+        """Turn one libvirtError into our error, chained to it (``__cause__``) unless its text holds a secret."""
+        error = self._classify(exc, action, connecting=connecting, listing=listing)
+        error.__cause__ = exc if self._safe_to_chain(exc) else None
+        error.__suppress_context__ = True
+        return error
+
+    def _safe_to_chain(self, exc: Any) -> bool:
+        """True when libvirt's own text shows neither our URI's password nor the configured password."""
+        text = f"{exc} {exc.get_error_message() or ''}"
+        shows_uri_password = self.safe_uri != self.settings.uri and self.settings.uri in text
+        shows_password = bool(self.settings.password) and str(self.settings.password) in text
+        return redact_uri(text) == text and not shows_uri_password and not shows_password
+
+    def _classify(self, exc: Any, action: str, *, connecting: bool, listing: bool) -> CollectorError:
         lv = self.libvirt
         code = exc.get_error_code()
         detail = self.scrub(exc.get_error_message() or "no detail from libvirt")
@@ -220,7 +233,7 @@ class LibvirtSession:
         try:
             yield
         except self.libvirt.libvirtError as exc:
-            raise self.translate(exc, action, listing=listing) from exc
+            raise self.translate(exc, action, listing=listing)  # noqa: B904 - translate() sets __cause__
 
     def _list_all(self, what: str, method: str) -> list[Any]:
         """Run one ``conn.listAll*(0)`` call; VIR_ERR_NO_SUPPORT makes the type unavailable."""

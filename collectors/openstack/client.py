@@ -111,29 +111,37 @@ class OpenStackClient:
     @contextlib.contextmanager
     def boundary(self, what: str) -> Iterator[None]:
         """Translate every openstacksdk/keystoneauth error raised inside into a collector error."""
-        src = f"source {self.source!r}"
         try:
             yield
         except CollectorError:
             raise
-        except ks.Unauthorized as exc:
-            user = self.options.username or "the configured user"
-            raise AuthenticationFailed(f"{src}: the identity service at {self._auth_host} rejected the "
-                                       f"credentials of {user} (HTTP 401) while {what}") from exc
-        except ks.SSLError as exc:
-            raise SourceUnreachable(f"{src}: TLS verification failed talking to {self._auth_host} while {what} "
-                                    "(check verify/cacert)") from exc
-        except (ks.ConnectTimeout, ks.ConnectFailure, ks.UnknownConnectionError) as exc:
-            kind = "timed out" if isinstance(exc, ks.ConnectTimeout) else "could not connect"
-            raise SourceUnreachable(f"{src}: {kind} while {what} (auth URL host {self._auth_host})") from exc
-        except (ks.EndpointNotFound, sdk.ServiceDisabledException) as exc:
-            raise TypeUnavailable(f"{src}: the service is not in the catalog ({what})") from exc
-        except ks.DiscoveryFailure as exc:
-            raise ListingIncomplete(f"{src}: API version discovery failed while {what}") from exc
-        except ks.HttpError as exc:
-            raise ListingIncomplete(f"{src}: HTTP {exc.http_status} while {what}") from exc
         except (ks.ClientException, sdk.SDKException) as exc:
-            raise ListingIncomplete(f"{src}: {type(exc).__name__} from openstacksdk while {what}") from exc
+            raise self.translate(exc, what) from exc
+
+    def translate(self, exc: BaseException, what: str) -> CollectorError:
+        """Our error for an upstream one, from our own fields only (keystoneauth may hide the
+        real cause, a refused connection or a TLS failure, in the context of a DiscoveryFailure)."""
+        src = f"source {self.source!r}"
+        chain = _chain(exc)
+        if any(isinstance(e, ks.Unauthorized) for e in chain):
+            user = self.options.username or "the configured user"
+            return AuthenticationFailed(f"{src}: the identity service at {self._auth_host} rejected the "
+                                        f"credentials of {user} (HTTP 401) while {what}")
+        if any(isinstance(e, ks.SSLError) for e in chain):
+            return SourceUnreachable(f"{src}: TLS verification failed talking to {self._auth_host} or an endpoint "
+                                     f"while {what} (check verify/cacert)")
+        if any(isinstance(e, ks.ConnectTimeout) for e in chain):
+            return SourceUnreachable(f"{src}: timed out while {what} (auth URL host {self._auth_host})")
+        if any(isinstance(e, ks.ConnectionError) for e in chain):
+            return SourceUnreachable(f"{src}: could not connect while {what} (auth URL host {self._auth_host})")
+        if isinstance(exc, ks.EndpointNotFound | sdk.ServiceDisabledException):
+            return TypeUnavailable(f"{src}: the service is not in the catalog ({what})")
+        if isinstance(exc, ks.DiscoveryFailure):
+            return ListingIncomplete(f"{src}: API version discovery failed while {what} "
+                                     f"(is the auth URL at {self._auth_host} a Keystone endpoint?)")
+        if isinstance(exc, ks.HttpError):
+            return ListingIncomplete(f"{src}: HTTP {exc.http_status} while {what}")
+        return ListingIncomplete(f"{src}: {type(exc).__name__} from openstacksdk while {what}")
 
     def proxy(self, service: str, what: str) -> Any:
         """The openstacksdk proxy (a keystoneauth Adapter) of a catalog service; TypeUnavailable if absent."""
@@ -295,6 +303,16 @@ def _item_key(item: Any, id_field: str) -> str:
     if not isinstance(body, dict) or body.get(id_field) is None:
         raise ListingIncomplete(f"a listed record has no {id_field!r}")
     return str(body[id_field])
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """An exception and its causes/contexts, outermost first (cycles cut)."""
+    out: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in out:
+        out.append(current)
+        current = current.__cause__ or current.__context__
+    return out
 
 
 def _hostport(parts: Any) -> str:

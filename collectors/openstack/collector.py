@@ -140,9 +140,6 @@ class OpenStackCollector(Collector):
                     for h in self.client.records(_HOSTS, "compute.hypervisor", self.config.page_size)}
         except (TypeUnavailable, Forbidden):
             return None
-        except ListingIncomplete as exc:
-            raise ListingIncomplete(f"source {self.source!r}: listing hypervisors for the servers' parents "
-                                    "failed") from exc
 
     # -- single entities and events -----------------------------------------------------------------
     def fetch(self, etype: EntityType, key: str) -> Entity | None:

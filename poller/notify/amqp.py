@@ -77,7 +77,14 @@ class AmqpOptions:
 
 
 class _Refused(Exception):
-    """The broker refused one message for good (e.g. larger than its max_message_size)."""
+    """One message is refused for good (e.g. larger than the broker's max_message_size).
+
+    ``channel_closed`` says whether the broker closed the channel (then the connection is dropped).
+    """
+
+    def __init__(self, reason: str, *, channel_closed: bool) -> None:
+        super().__init__(reason)
+        self.channel_closed = channel_closed
 
 
 class AmqpSink:
@@ -133,7 +140,8 @@ class AmqpSink:
                 self._publish(producer, record)
                 confirmed += 1
         except _Refused as exc:
-            self._drop()
+            if exc.channel_closed:
+                self._drop()
             reason = f"refused notification {records[confirmed].id}: {exc}"
             raise self._error(reason, confirmed, records, False) from None
         except _BROKER_ERRORS as exc:
@@ -172,7 +180,7 @@ class AmqpSink:
     def _publish(self, producer: kombu.Producer, record: OutboxRecord) -> None:
         key = routing_key(record)
         if len(key.encode("utf-8")) > MAX_ROUTING_KEY_BYTES:
-            raise _Refused(f"routing key longer than {MAX_ROUTING_KEY_BYTES} bytes")
+            raise _Refused(f"routing key longer than {MAX_ROUTING_KEY_BYTES} bytes", channel_closed=False)
         try:
             producer.publish(
                 record.body,
@@ -187,7 +195,8 @@ class AmqpSink:
             )
         except amqp.exceptions.PreconditionFailed:
             # On basic.publish RabbitMQ answers 406 for a message over its max_message_size.
-            raise _Refused("the broker answered PRECONDITION_FAILED (406), e.g. message too large") from None
+            reason = "the broker answered PRECONDITION_FAILED (406), e.g. message too large"
+            raise _Refused(reason, channel_closed=True) from None
 
     def _drop(self) -> None:
         """Forget the connection without network I/O; the next deliver opens a new one."""

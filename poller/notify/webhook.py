@@ -272,10 +272,11 @@ def _sensitive_strings(options: WebhookOptions) -> list[str]:
     """Everything that must never reach a message: secret, header values, userinfo, query."""
     parts = urlsplit(options.url)
     values = [options.secret or "", *options.headers.values(), parts.query]
-    if parts.password is not None:
-        user, password = unquote(parts.username or ""), unquote(parts.password)
+    if parts.username is not None:
+        # requests sends userinfo as Basic auth; a lone username is often a token (https://<token>@host/).
+        user, password = unquote(parts.username), unquote(parts.password or "")
         basic = base64.b64encode(f"{user}:{password}".encode("latin-1", errors="replace")).decode("ascii")
-        values += [parts.password, password, basic]
+        values += [basic, parts.password or "", password] if parts.password else [basic, parts.username, user]
     values += [value for _, value in parse_qsl(parts.query, keep_blank_values=False)]
     return [value for value in values if value]
 

@@ -74,7 +74,7 @@ class Fault:
     ``revoke_tokens`` invalidates every token before the request is checked;
     ``next_link`` rewrites the answer's next link (``"repeat"``: the request's own
     URL; any other string: that scheme://host replaces the emulator's); ``call``
-    runs in-process before the request is served.
+    runs in-process with the Request before it is served.
     """
 
     path: str
@@ -86,7 +86,7 @@ class Fault:
     query: str | None = None
     revoke_tokens: bool = False
     next_link: str | None = None
-    call: Callable[[], None] | None = None
+    call: Callable[[Request], None] | None = None
     hits: int = 0
 
     def applies(self, method: str, path: str, query: str) -> bool:
@@ -184,7 +184,7 @@ class EmulatorServer:
         fault = self._fault_for(req.method, req.path, raw_query)
         if fault is not None:
             if fault.call is not None:
-                fault.call()
+                fault.call(req)
             if fault.delay:
                 time.sleep(fault.delay)
             if fault.revoke_tokens:

@@ -189,6 +189,21 @@ class TestTranslation:
         assert isinstance(error, AuthenticationFailed)
         assert CANARY_AUTH_PASSWORD not in str(error) and "\n" not in str(error)
 
+    def test_translated_error_keeps_its_cause(self) -> None:
+        """A translated error is chained to the libvirtError it came from."""
+        with LibvirtSession(ConnectSettings("lv1", "test:///default")) as session:
+            raw = self.fake_error(libvirt.VIR_ERR_INTERNAL_ERROR, "odd")
+            error = session.translate(raw, "reading a domain")
+        assert error.__cause__ is raw
+
+    def test_cause_dropped_when_it_holds_a_secret(self) -> None:
+        """A libvirtError whose own text holds the password is not chained (tracebacks would show it)."""
+        settings = ConnectSettings("lv1", "test:///default", "admin", CANARY_AUTH_PASSWORD)
+        with LibvirtSession(settings) as session:
+            raw = self.fake_error(libvirt.VIR_ERR_AUTH_FAILED, f"rejected {CANARY_AUTH_PASSWORD}")
+            error = session.translate(raw, "connect", connecting=True)
+        assert error.__cause__ is None and error.__suppress_context__
+
     def test_no_support_while_listing_is_type_unavailable(self) -> None:
         """VIR_ERR_NO_SUPPORT while listing a type makes the type unavailable."""
         with LibvirtSession(ConnectSettings("lv1", "test:///default")) as session:

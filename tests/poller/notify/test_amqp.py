@@ -192,6 +192,19 @@ class TestWithBroker:
         assert (info.value.retryable, info.value.delivered) == (True, 0)
         assert "declare the exchange" in str(info.value) and "PRECONDITION_FAILED" in str(info.value)
 
+    def test_overlong_routing_key_is_refused_and_connection_kept(self, bound: Bound) -> None:
+        """A routing key over 255 bytes parks that record after the ones before it; the connection stays up."""
+        records = make_records(2)
+        long = OutboxRecord(3, "os1", "x" * 300, "create", "long-1", b"{}")
+        sink = sink_for(bound.url, exchange=bound.exchange)
+        with pytest.raises(DeliveryError) as info:
+            sink.deliver([*records, long])
+        connection = sink._connection
+        sink.deliver(make_records(3)[2:])
+        assert (info.value.retryable, info.value.delivered) == (False, 2) and "long-1" in str(info.value)
+        assert connection is not None and sink._connection is connection
+        assert len(bound.messages()) == 3
+
     def test_topic_bindings_select(self, amqp_url: str) -> None:
         """A queue bound with cs1.#.delete receives only cs1's deletions."""
         only = _bind(amqp_url, "cs1.#.delete")
