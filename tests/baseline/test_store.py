@@ -1,0 +1,130 @@
+"""The baseline store's contract, run against SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from baseline.errors import StoreCorrupt, StoreUnavailable
+from baseline.store import Store, open_store, redact_url, to_signed, to_unsigned
+
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+class TestOpening:
+    """Creating, migrating and refusing what cannot be read."""
+
+    def test_reopen_is_idempotent(self, store_url: str) -> None:
+        """Opening twice migrates once and keeps what was written."""
+        first = open_store(store_url)
+        with first.transaction() as tx:
+            tx.ensure_epoch("s", NOW)
+        first.close()
+        second = open_store(store_url)
+        assert second.epoch("s") is not None
+        second.close()
+
+    def test_garbage_file_is_corrupt_not_recreated(self, tmp_path: Path) -> None:
+        """A file that is not a database is an error; it is left untouched."""
+        path = tmp_path / "b.db"
+        path.write_bytes(b"this is not sqlite" * 100)
+        with pytest.raises((StoreCorrupt, StoreUnavailable)):
+            open_store(f"sqlite:///{path}")
+        assert path.read_bytes().startswith(b"this is not sqlite")
+
+    def test_unreachable_postgres_is_unavailable_without_password(self) -> None:
+        """A server that does not answer is StoreUnavailable, with the password masked."""
+        with pytest.raises(StoreUnavailable) as info:
+            open_store("postgresql+psycopg://poller:Canary-Pw-123@127.0.0.1:1/poller")
+        assert "Canary-Pw-123" not in str(info.value)
+
+    def test_redact_url(self) -> None:
+        """URLs shown to people have their password masked."""
+        assert "s3cret" not in redact_url("postgresql://u:s3cret@h/db")
+
+    def test_sqlite_pragmas(self, tmp_path: Path) -> None:
+        """SQLite runs with WAL and synchronous=FULL."""
+        s = open_store(f"sqlite:///{tmp_path / 'b.db'}")
+        with s.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+        s.close()
+
+
+class TestHashes:
+    """Signed storage of unsigned digests."""
+
+    @pytest.mark.parametrize("digest", [0, 1, 2**63 - 1, 2**63, 2**64 - 1])
+    def test_roundtrip(self, digest: int) -> None:
+        """Every 64-bit digest survives the signed column."""
+        assert to_unsigned(to_signed(digest)) == digest
+        assert -(2**63) <= to_signed(digest) < 2**63
+
+    def test_extreme_hash_stored(self, store: Store) -> None:
+        """The column holds the extremes on both backends."""
+        row = {
+            "source": "s", "entity_type": "t", "key": "k", "hash": to_signed(2**64 - 1), "version": 1, "payload": None,
+            "name": None, "parent_type": None, "parent_key": None, "state": None, "project": None,
+            "first_seen": NOW, "last_changed": NOW, "misses": 0, "deleted_at": None,
+        }
+        with store.transaction() as tx:
+            tx.insert_entities([row])
+        assert store.load_hashes("s", "t") == {"k": to_signed(2**64 - 1)}
+
+
+class TestTransactions:
+    """All or nothing."""
+
+    def test_rollback_on_error(self, store: Store) -> None:
+        """An exception inside a transaction leaves nothing behind."""
+        with pytest.raises(RuntimeError), store.transaction() as tx:
+            tx.ensure_epoch("s", NOW)
+            raise RuntimeError("boom")
+        assert store.epoch("s") is None
+
+    def test_readonly_rolls_back(self, store: Store) -> None:
+        """A read-only transaction never commits."""
+        with store.transaction(readonly=True) as tx:
+            tx.ensure_epoch("s", NOW)
+        assert store.epoch("s") is None
+
+
+class TestLeases:
+    """One holder per source."""
+
+    def test_second_holder_refused_until_expiry(self, store: Store) -> None:
+        """A live lease refuses another holder; an expired one is taken over."""
+        assert store.acquire_lease("s", "a", NOW + timedelta(minutes=1), NOW)
+        with store.transaction() as tx:
+            tx.conn.execute(sa.text("UPDATE poller_leases SET host = 'elsewhere'"))
+        assert not store.acquire_lease("s", "b", NOW + timedelta(minutes=1), NOW)
+        assert store.acquire_lease("s", "b", NOW + timedelta(minutes=3), NOW + timedelta(minutes=2))
+        assert store.lease_holder("s") == "b"
+
+    def test_dead_local_holder_is_taken_over(self, store: Store) -> None:
+        """A lease left by a dead process on this host (kill -9) does not block a restart."""
+        assert store.acquire_lease("s", "a", NOW + timedelta(hours=1), NOW)
+        with store.transaction() as tx:
+            tx.conn.execute(sa.text("UPDATE poller_leases SET pid = 999999999"))
+        assert store.acquire_lease("s", "b", NOW + timedelta(hours=1), NOW)
+
+    def test_release(self, store: Store) -> None:
+        """A released lease is free."""
+        store.acquire_lease("s", "a", NOW + timedelta(minutes=1), NOW)
+        store.release_lease("s", "a")
+        assert store.lease_holder("s") is None
+
+
+class TestCursors:
+    """Sink cursors and parking."""
+
+    def test_cursor_roundtrip(self, store: Store) -> None:
+        """A cursor moves and remembers its last error."""
+        store.set_cursor("hook", 5, NOW, error="HTTP 500", failures=2)
+        cursor = store.cursor("hook")
+        assert cursor is not None and (cursor.position, cursor.last_error, cursor.failures) == (5, "HTTP 500", 2)
+        store.set_cursor("hook", 9, NOW)
+        assert store.cursor("hook").position == 9  # type: ignore[union-attr]
