@@ -42,7 +42,7 @@ RETRYABLE_CLIENT_STATUSES = frozenset({408, 429})
 EXCERPT_CHARS = 200
 _READ_LIMIT = 64 * 1024
 FORMATS = ("cloudevents", "notification")
-_OPTIONS = frozenset({"url", "timeout", "headers", "secret", "batch_size", "verify", "format"})
+_OPTIONS = frozenset({"url", "timeout", "headers", "secret", "batch_size", "verify", "format", "retry_statuses"})
 _OWN_HEADERS = frozenset(
     h.lower() for h in ("Content-Type", "Content-Length", "Host", TIMESTAMP_HEADER, SIGNATURE_HEADER)
 )
@@ -67,11 +67,11 @@ def safe_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def outcome_of(status: int) -> str:
-    """Classify an HTTP status: ``delivered`` (2xx), ``refused`` (4xx but 408/429) or ``retry``."""
+def outcome_of(status: int, retry_statuses: frozenset[int] = RETRYABLE_CLIENT_STATUSES) -> str:
+    """Classify an HTTP status: ``delivered`` (2xx), ``refused`` (4xx not in ``retry_statuses``) or ``retry``."""
     if 200 <= status < 300:
         return "delivered"
-    if 400 <= status < 500 and status not in RETRYABLE_CLIENT_STATUSES:
+    if 400 <= status < 500 and status not in retry_statuses:
         return "refused"
     return "retry"
 
@@ -98,6 +98,7 @@ class WebhookOptions:
     batch_size: int
     verify: bool | str
     format: str = "cloudevents"
+    retry_statuses: frozenset[int] = RETRYABLE_CLIENT_STATUSES
 
 
 class _Failure(Exception):
@@ -167,7 +168,7 @@ class WebhookSink:
         except (requests.RequestException, OSError) as exc:
             # Upstream text is dropped: requests puts the full URL (query included) in it.
             raise _Failure(_describe(exc, self.options.timeout), retryable=True) from None
-        outcome = outcome_of(status)
+        outcome = outcome_of(status, self.options.retry_statuses)
         if outcome == "delivered":
             return
         if outcome == "refused":
@@ -301,6 +302,7 @@ def validate_options(name: str, options: Mapping[str, Any]) -> WebhookOptions:
         batch_size=_batch_size(name, options.get("batch_size", 1)),
         verify=_verify(name, options.get("verify", True)),
         format=_format(name, options.get("format", FORMATS[0])),
+        retry_statuses=_retry_statuses(name, options.get("retry_statuses", [])),
     )
 
 
@@ -357,6 +359,15 @@ def _batch_size(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BATCH_SIZE:
         raise _problem(name, "batch_size", f"must be an integer from 1 to {MAX_BATCH_SIZE}")
     return value
+
+
+def _retry_statuses(name: str, value: Any) -> frozenset[int]:
+    """408 and 429 are always retried; the option adds other 4xx (e.g. 401, 403 while a token is being fixed)."""
+    if not isinstance(value, list | tuple) or not all(
+        isinstance(code, int) and not isinstance(code, bool) and 400 <= code < 500 for code in value
+    ):
+        raise _problem(name, "retry_statuses", "must be a list of 4xx status codes")
+    return RETRYABLE_CLIENT_STATUSES | frozenset(value)
 
 
 def _format(name: str, value: Any) -> str:

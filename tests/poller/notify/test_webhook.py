@@ -63,7 +63,8 @@ class TestOptions:
     @pytest.mark.parametrize(
         ("field", "value"),
         [("timeout", 0), ("timeout", True), ("timeout", "5"), ("batch_size", 0), ("batch_size", 1001),
-         ("batch_size", 2.0), ("secret", ""), ("verify", "/nonexistent/ca.pem"), ("headers", ["X: y"])],
+         ("batch_size", 2.0), ("secret", ""), ("verify", "/nonexistent/ca.pem"), ("headers", ["X: y"]),
+         ("format", "xml"), ("retry_statuses", [500]), ("retry_statuses", "401")],
     )
     def test_bad_values_name_the_field(self, field: str, value: Any) -> None:
         """Each invalid option value raises SinkConfigError naming that field."""
@@ -185,6 +186,17 @@ class TestDelivery:
             sink_for(receiver.url).deliver(make_records(3))
         assert (info.value.retryable, info.value.delivered) == (True, 1)
         assert str(status) in str(info.value)
+
+    def test_retry_statuses_extends_retryable_4xx(self, receiver: Receiver) -> None:
+        """With retry_statuses [401] a 401 is retryable, while 408 stays retryable and 403 is still refused."""
+        receiver.script.extend([Answer(401, b"expired token"), Answer(408), Answer(403)])
+        sink = sink_for(receiver.url, retry_statuses=[401])
+        outcomes = []
+        for _ in range(3):
+            with pytest.raises(DeliveryError) as info:
+                sink.deliver(make_records(1))
+            outcomes.append(info.value.retryable)
+        assert outcomes == [True, True, False]
 
     def test_redirect_not_followed(self, receiver: Receiver) -> None:
         """A 307 is not followed (headers must not travel elsewhere); it is retryable."""
