@@ -35,11 +35,6 @@ _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 Reader = Callable[[LibvirtSession], Iterator[Entity]]
 
 
-def demo_source_options() -> dict[str, Any]:
-    """Options for a demo source: libvirt's built-in test driver with its default node (no hypervisor needed)."""
-    return {"uri": "test:///default"}
-
-
 class LibvirtCollector(Collector):
     """Lists what one libvirt connection manages, one Listing per entity type.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collectors.libvirt import LibvirtCollector, demo_source_options
+from collectors.libvirt import LibvirtCollector
 from collectors.libvirt import types as lvtypes
 
 from .conftest import Node, listed, run_listing
@@ -160,12 +160,3 @@ class TestDeclarations:
         assert {"/definition/allocation", "/definition/available"} <= set(lvtypes.STORAGE_POOL.volatile)
         assert "/definition/allocation" in lvtypes.STORAGE_VOLUME.volatile
         assert "/definition/@id" in lvtypes.DOMAIN.volatile
-
-
-class TestDemo:
-    def test_demo_source_lists_default_test_node(self) -> None:
-        """The demo options (test:///default) list the test driver's built-in domain."""
-        collector = LibvirtCollector("demo", demo_source_options())
-        domains = listed(collector, "libvirt.domain")
-        assert [domain.name for domain in domains.values()] == ["test"]
-        assert listed(collector, "libvirt.storage_pool")
