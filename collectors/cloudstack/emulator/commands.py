@@ -15,6 +15,7 @@ ListProjectResourcesOnly, no projectid means SkipProjectResources).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -148,8 +149,9 @@ def list_records(inventory: Inventory, command: str, params: Mapping[str, str], 
         raise ApiError(431, f"Unable to execute API command {command.lower()} due to invalid value. Invalid parameter "
                             f"id value={lowered['id']} due to incorrect long value format, or entity does not exist or "
                             "due to incorrect parameter annotation for the field in api cmd class.", 4350)
-    matching = [record for record in inventory.records(spec.kind) if _visible(record, spec, lowered)]
-    window = matching[start:] if size is None else matching[start:start + size]
+    with inventory.lock:  # a consistent snapshot, copied so later changes cannot race the serializer
+        matching = [record for record in inventory.records(spec.kind) if _visible(record, spec, lowered)]
+        window = json.loads(json.dumps(matching[start:] if size is None else matching[start:start + size]))
     inner: dict[str, Any] = {}
     if matching:
         inner["count"] = len(matching)

@@ -180,6 +180,19 @@ def delete_first_vm(inventory: Inventory) -> None:
     inventory.destroy_vm(inventory.ids("virtualmachine")[0])
 
 
+class TestScale:
+    @pytest.mark.slow
+    def test_ten_thousand_vms_list_completely(self) -> None:
+        """10,000 VMs list completely in pages of 500 (20 pages plus the project pass)."""
+        with CloudStackEmulator() as emu:
+            emu.seed_scale(10_000)
+            collector = CloudStackCollector("big", emu.source_options())
+            listing, vms = run(collector, "cloudstack.virtualmachine")
+            pages = [r.page for r in emu.requests if r.command == "listVirtualMachines"]
+        assert (listing.complete, len({vm.key for vm in vms}), listing.total) == (True, 10_000, 10_000)
+        assert pages == list(range(1, 21)) + [1]
+
+
 class TestChangesBetweenPages:
     def test_deletion_on_page_one_triggers_a_relist(self, make_collector: Make, emulator: CloudStackEmulator) -> None:
         """A VM deleted from page 1 while page 2 is read: the relisted result has every alive VM."""
