@@ -19,6 +19,7 @@ import kombu
 import kombu.exceptions
 import structlog
 
+from poller.config import parse_duration
 from poller.errors import DeliveryError, SinkConfigError
 from poller.notify.base import OutboxRecord
 
@@ -270,6 +271,7 @@ def _exchange(name: str, value: Any) -> str:
 
 
 def _timeout(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-        raise _problem(name, "timeout", "must be a positive number of seconds")
-    return float(value)
+    seconds = parse_duration(value)
+    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+        raise _problem(name, "timeout", "must be a positive duration like 10, 10s or 1m")
+    return seconds

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import orjson
 import structlog
 
+from poller.config import parse_duration
 from poller.errors import SinkConfigError
 from poller.notify.base import OutboxRecord
 
@@ -235,8 +236,8 @@ def validate_options(name: str, options: Mapping[str, Any]) -> CallbackOptions:
     size = options.get("queue_size", DEFAULT_QUEUE_SIZE)
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise SinkConfigError(f"notify.sinks.{name}.queue_size: must be a positive integer")
-    timeout = options.get("close_timeout", DEFAULT_CLOSE_TIMEOUT)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not math.isfinite(timeout) or timeout < 0:
-        raise SinkConfigError(f"notify.sinks.{name}.close_timeout: must be a number of seconds, 0 or more")
-    return CallbackOptions(queue_size=size, close_timeout=float(timeout))
+    timeout = parse_duration(options.get("close_timeout", DEFAULT_CLOSE_TIMEOUT))
+    if timeout is None or not math.isfinite(timeout):
+        raise SinkConfigError(f"notify.sinks.{name}.close_timeout: must be a duration like 5, 5s or 1m (0 or more)")
+    return CallbackOptions(queue_size=size, close_timeout=timeout)
 

@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 import orjson
 import requests
 
+from poller.config import parse_duration
 from poller.errors import DeliveryError, SinkConfigError
 from poller.notify.base import OutboxRecord
 
@@ -327,9 +328,10 @@ def _url(name: str, value: Any) -> str:
 
 
 def _timeout(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-        raise _problem(name, "timeout", "must be a positive number of seconds")
-    return float(value)
+    seconds = parse_duration(value)
+    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+        raise _problem(name, "timeout", "must be a positive duration like 10, 10s or 1m")
+    return seconds
 
 
 def _header_map(name: str, value: Any) -> dict[str, str]:

@@ -35,6 +35,10 @@ class TestOptions:
         options = sink_for("amqp://127.0.0.1//").options
         assert (options.exchange, options.timeout) == ("poller", 10.0)
 
+    def test_timeout_takes_a_duration(self) -> None:
+        """timeout accepts the config's duration strings as well as numbers."""
+        assert sink_for("amqp://127.0.0.1//", timeout="30s").options.timeout == 30.0
+
     def test_kind_and_durability(self) -> None:
         """The class declares kind amqp and is durable."""
         assert (AmqpSink.kind, AmqpSink.durable) == ("amqp", True)

@@ -44,7 +44,14 @@ class TestOptions:
         options = CallbackSink("lib").options
         assert (options.queue_size, options.close_timeout) == (10_000, 5.0)
 
-    @pytest.mark.parametrize(("field", "value"), [("queue_size", 0), ("queue_size", True), ("close_timeout", -1)])
+    def test_close_timeout_takes_a_duration(self) -> None:
+        """close_timeout accepts the config's duration strings; 0 means do not wait."""
+        assert (CallbackSink("lib", {"close_timeout": "1m"}).options.close_timeout,
+                CallbackSink("lib", {"close_timeout": 0}).options.close_timeout) == (60.0, 0.0)
+
+    @pytest.mark.parametrize(
+        ("field", "value"), [("queue_size", 0), ("queue_size", True), ("close_timeout", -1), ("close_timeout", "soon")]
+    )
     def test_bad_values_name_the_field(self, field: str, value: Any) -> None:
         """Each invalid option value raises SinkConfigError naming that field."""
         with pytest.raises(SinkConfigError, match=rf"notify\.sinks\.lib\.{field}"):

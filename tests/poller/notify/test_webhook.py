@@ -45,6 +45,11 @@ class TestOptions:
             {},
         )
 
+    def test_timeout_takes_a_duration(self) -> None:
+        """timeout accepts the config's duration strings as well as numbers."""
+        minute, fraction = sink_for("http://h/", timeout="1m"), sink_for("http://h/", timeout=2.5)
+        assert (minute.options.timeout, fraction.options.timeout) == (60.0, 2.5)
+
     def test_kind_and_durability(self) -> None:
         """The class declares kind webhook and is durable."""
         assert (WebhookSink.kind, WebhookSink.durable) == ("webhook", True)
@@ -62,7 +67,7 @@ class TestOptions:
 
     @pytest.mark.parametrize(
         ("field", "value"),
-        [("timeout", 0), ("timeout", True), ("timeout", "5"), ("batch_size", 0), ("batch_size", 1001),
+        [("timeout", 0), ("timeout", True), ("timeout", "soon"), ("batch_size", 0), ("batch_size", 1001),
          ("batch_size", 2.0), ("secret", ""), ("verify", "/nonexistent/ca.pem"), ("headers", ["X: y"]),
          ("format", "xml"), ("retry_statuses", [500]), ("retry_statuses", "401")],
     )
