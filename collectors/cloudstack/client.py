@@ -62,6 +62,10 @@ class CloudStackClient:
         # cs truncates the timeout to whole seconds; requests takes a float.
         self._cs.timeout = timeout  # type: ignore[assignment]
 
+    def close(self) -> None:
+        """Close the HTTP session (its pooled connections)."""
+        self._cs.session.close()
+
     @property
     def tls_verify(self) -> bool | str:
         """What is passed to requests as ``verify`` (False only when checks are really off)."""

@@ -156,6 +156,10 @@ class CloudStackCollector(Collector):
                     "the API keys can be intercepted"]
         return []
 
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self._client.close()
+
     # -- listing ----------------------------------------------------------------------------------
 
     def _listing(self, etype: EntityType) -> ListingGenerator:

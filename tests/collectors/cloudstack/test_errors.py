@@ -49,6 +49,33 @@ class TestAuthentication:
         assert isinstance(listing.error, AuthenticationFailed)
 
 
+FAILURES: dict[str, Callable[[CloudStackEmulator], None]] = {
+    "401": lambda emu: setattr(emu, "api_key", "rotated-" + emu.api_key),
+    "429": lambda emu: emu.inject_error("listHosts", 429, times=None),
+    "432": lambda emu: emu.disable_command("listHosts"),
+    "530": lambda emu: emu.inject_error("listHosts", 530, page=2),
+    "timeout": lambda emu: emu.inject_delay("listHosts", 1.0, times=None),
+    "refused": lambda emu: emu.stop(),
+}
+
+
+class TestNoSecretOnAnyFailurePath:
+    @pytest.mark.parametrize("failure", sorted(FAILURES))
+    def test_failure_output_holds_no_key_or_secret(self, failure: str, make_collector: Make,
+                                                   emulator: CloudStackEmulator, caplog: pytest.LogCaptureFixture,
+                                                   capfd: pytest.CaptureFixture[str]) -> None:
+        """Each failure path's error, cause chain, logs and std streams hold neither the key nor the secret."""
+        caplog.set_level(logging.DEBUG)
+        api_key, secret = emulator.api_key, emulator.secret_key
+        collector = make_collector(page_size=3, retries=1, timeout=0.2)
+        FAILURES[failure](emulator)
+        listing, _ = run(collector, "cloudstack.host")
+        error = listing.error or listing.unavailable
+        assert error is not None
+        text = "".join(traceback.format_exception(error)) + repr(error) + caplog.text + "".join(capfd.readouterr())
+        assert api_key not in text and secret not in text and "signature=" not in text.lower()
+
+
 class TestRateLimit:
     def test_429_backs_off_and_succeeds(self, make_collector: Make, emulator: CloudStackEmulator,
                                         caplog: pytest.LogCaptureFixture) -> None:
