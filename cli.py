@@ -10,7 +10,7 @@ import functools
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import click
@@ -77,7 +77,10 @@ def _fail(exc: BaseException, verbose: bool, code: int) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", metavar="FILE", help="Config file (else $POLLER_CONFIG, ./poller.yaml, /etc/poller/poller.yaml).")
-@click.option("--log-format", type=click.Choice(["console", "json"]), default=None, help="Log format on stderr (default: console on a terminal, else json).")
+@click.option(
+    "--log-format", type=click.Choice(["console", "json"]), default=None,
+    help="Log format on stderr (default: console on a terminal, else json).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logs and tracebacks.")
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None, log_format: str | None, verbose: bool) -> None:
@@ -97,7 +100,10 @@ pass_context = click.make_pass_decorator(Context)
 @click.option("--dry-run", is_flag=True, help="Compare and print, write nothing.")
 @click.option("--allow-mass-delete", is_flag=True, help="Release deletions held by the mass-deletion guard.")
 @click.option("--exit-code", is_flag=True, help="Exit 3 when changes were found.")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "table"]), default=None, help="Output (default: table on a terminal, else jsonl).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["jsonl", "table"]), default=None,
+    help="Output (default: table on a terminal, else jsonl).",
+)
 @pass_context
 @errors_to_exit
 def snapshot(obj: Context, sources: tuple[str, ...], dry_run: bool, allow_mass_delete: bool, exit_code: bool, fmt: str | None) -> None:
@@ -152,13 +158,16 @@ def _print_summary(result: Any) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None)
 @pass_context
 @errors_to_exit
-def diff(obj: Context, source: str | None, entity_type: str | None, since: str | None, run_id: int | None, fmt: str, output: str | None) -> None:
+def diff(
+    obj: Context, source: str | None, entity_type: str | None, since: str | None, run_id: int | None, fmt: str,
+    output: str | None,
+) -> None:
     """Report recorded changes, field by field."""
     from poller import history, render
 
     config = obj.config()
     store = obj.store(config)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     start = None if run_id is not None else history.parse_since(since or "24h", now)
     notes = list(history.notifications(store, source=source, since=start, run_id=run_id, entity_type=entity_type))
     title = f"Changes in run {run_id}" if run_id is not None else f"Changes since {start:%Y-%m-%d %H:%M:%S} UTC"
@@ -210,7 +219,7 @@ def baseline_import(obj: Context, file: Any, replace: bool) -> None:
     """Load a baseline export."""
     from poller import inventory
 
-    count = inventory.import_rows(obj.store(obj.config()), file, datetime.now(timezone.utc), replace=replace)
+    count = inventory.import_rows(obj.store(obj.config()), file, datetime.now(UTC), replace=replace)
     click.echo(f"imported {count} entities", err=True)
 
 

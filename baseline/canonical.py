@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -75,7 +75,7 @@ def _reason(exc: BaseException) -> str:
 def _default(obj: Any) -> Any:
     if isinstance(obj, datetime):
         if obj.tzinfo is not None:
-            obj = obj.astimezone(timezone.utc).replace(tzinfo=None)
+            obj = obj.astimezone(UTC).replace(tzinfo=None)
         return obj.isoformat() + "Z"
     if isinstance(obj, date):
         return obj.isoformat()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 from collectors.errors import CollectorError, ListingIncomplete, OptionError, TypeUnavailable
 
@@ -88,7 +88,7 @@ class ListContext:
     listings_since_full: int = 0
 
 
-Item = Union[Entity, Gone]
+Item = Entity | Gone
 # A listing generator yields entities (and, in delta mode, Gone markers) and may
 # return the total number of entities the API reported, which is then checked.
 ListingGenerator = Generator[Item, None, "int | None"]

@@ -8,8 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from collectors.base import Collector, EntityType, ListContext, Listing
-from collectors.base import reject_unknown_options
+from collectors.base import Collector, EntityType, ListContext, Listing, reject_unknown_options
 
 
 class NoopCollector(Collector):

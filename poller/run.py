@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -120,7 +120,7 @@ class RunSettings:
     dry_run: bool = False
     timeout: float | None = None
     emit: Callable[[bytes], None] | None = None
-    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     lease_ttl: float = 120.0
 
 

@@ -5,7 +5,7 @@ Read-only: builds collectors and sinks to validate them, never lists a cloud.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -73,4 +73,4 @@ def check(config: Config) -> list[str]:
 
 def now() -> datetime:
     """The current time in UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import structlog
 
@@ -46,7 +46,7 @@ class Dispatcher:
 
     def __init__(
         self, store: Store, sinks: Sequence[Sink], routes: Mapping[str, Iterable[str]] | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc), max_backoff: float = 300.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC), max_backoff: float = 300.0,
     ) -> None:
         self.store = store
         self.sinks = list(sinks)

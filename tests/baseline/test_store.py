@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from baseline.errors import StoreCorrupt, StoreUnavailable
 from baseline.store import Store, open_store, redact_url, to_signed, to_unsigned
 
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 class TestOpening:

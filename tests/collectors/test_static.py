@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,7 @@ from collectors.base import EntityType, ListContext
 from collectors.errors import OptionError
 from collectors.static import StaticCollector
 
-CTX = ListContext(now=datetime(2026, 1, 1, tzinfo=timezone.utc))
+CTX = ListContext(now=datetime(2026, 1, 1, tzinfo=UTC))
 
 
 def listed(collector: StaticCollector, etype: str = "vm"):  # type: ignore[no-untyped-def]
