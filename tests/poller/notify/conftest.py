@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import kombu
 import orjson
 import pytest
 from requests.structures import CaseInsensitiveDict
@@ -208,8 +210,6 @@ def _unavailable(reason: str) -> None:
 @pytest.fixture(scope="session")
 def amqp_url() -> str:
     """A reachable RabbitMQ: POLLER_TEST_AMQP_URL, else the local default; skip when absent (fail when CI=true)."""
-    import kombu
-
     url = os.environ.get("POLLER_TEST_AMQP_URL") or DEFAULT_AMQP_URL
     connection = kombu.Connection(url, connect_timeout=3)
     try:
@@ -239,8 +239,6 @@ class RabbitControl:
         self.wait_ready()
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        import kombu
-
         deadline = time.monotonic() + timeout
         while True:
             connection = kombu.Connection(self.url, connect_timeout=2)
@@ -270,3 +268,49 @@ def rabbit_control(amqp_url: str) -> Iterator[RabbitControl]:
         control.wait_ready(timeout=1)
     except Exception:
         control.start_app()
+
+
+@dataclass
+class Bound:
+    """A unique exchange name and a durable queue bound to it with one pattern."""
+
+    url: str
+    exchange: str
+    queue: str
+
+    def messages(self) -> list[kombu.Message]:
+        """Take every message waiting in the queue."""
+        taken = []
+        with kombu.Connection(self.url) as connection:
+            bound = kombu.Queue(self.queue, durable=True)(connection.channel())
+            while (message := bound.get(no_ack=True)) is not None:
+                taken.append(message)
+        return taken
+
+
+def bind_exchange(url: str, pattern: str) -> Bound:
+    name = f"poller-test-{uuid.uuid4().hex[:10]}"
+    with kombu.Connection(url) as connection:
+        exchange = kombu.Exchange(name, type="topic", durable=True)
+        kombu.Queue(f"{name}-q", exchange=exchange, routing_key=pattern, durable=True)(connection.channel()).declare()
+    return Bound(url, name, f"{name}-q")
+
+
+def raw_body(body: bytes | str) -> bytes:
+    """The body as bytes (py-amqp decodes bodies sent with content_encoding utf-8)."""
+    return body.encode("utf-8") if isinstance(body, str) else body
+
+
+def unbind_exchange(bound: Bound) -> None:
+    with kombu.Connection(bound.url) as connection:
+        channel = connection.channel()
+        channel.queue_delete(bound.queue)
+        channel.exchange_delete(bound.exchange)
+
+
+@pytest.fixture
+def bound(amqp_url: str) -> Iterator[Bound]:
+    """An exchange with a durable queue receiving every routing key (#)."""
+    made = bind_exchange(amqp_url, "#")
+    yield made
+    unbind_exchange(made)

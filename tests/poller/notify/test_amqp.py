@@ -9,8 +9,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ import pytest
 from poller.errors import DeliveryError, SinkConfigError
 from poller.notify.amqp import AmqpSink, routing_key, safe_broker
 from poller.notify.base import OutboxRecord
-from tests.poller.notify.conftest import RabbitControl, drive, make_records
+from tests.poller.notify.conftest import Bound, RabbitControl, bind_exchange, drive, make_records, raw_body, unbind_exchange
 
 
 def sink_for(url: str, **options: Any) -> AmqpSink:
@@ -100,52 +99,6 @@ class TestWithoutBroker:
         sink_for(f"amqp://127.0.0.1:{closed_port}//").deliver([])
 
 
-@dataclass
-class Bound:
-    """A unique exchange name and a durable queue bound to it with one pattern."""
-
-    url: str
-    exchange: str
-    queue: str
-
-    def messages(self) -> list[kombu.Message]:
-        """Take every message waiting in the queue."""
-        taken = []
-        with kombu.Connection(self.url) as connection:
-            bound = kombu.Queue(self.queue, durable=True)(connection.channel())
-            while (message := bound.get(no_ack=True)) is not None:
-                taken.append(message)
-        return taken
-
-
-def _bind(url: str, pattern: str) -> Bound:
-    name = f"poller-test-{uuid.uuid4().hex[:10]}"
-    with kombu.Connection(url) as connection:
-        exchange = kombu.Exchange(name, type="topic", durable=True)
-        kombu.Queue(f"{name}-q", exchange=exchange, routing_key=pattern, durable=True)(connection.channel()).declare()
-    return Bound(url, name, f"{name}-q")
-
-
-def _raw(body: bytes | str) -> bytes:
-    """The body as bytes (py-amqp decodes bodies sent with content_encoding utf-8)."""
-    return body.encode("utf-8") if isinstance(body, str) else body
-
-
-def _unbind(bound: Bound) -> None:
-    with kombu.Connection(bound.url) as connection:
-        channel = connection.channel()
-        channel.queue_delete(bound.queue)
-        channel.exchange_delete(bound.exchange)
-
-
-@pytest.fixture
-def bound(amqp_url: str) -> Iterator[Bound]:
-    """An exchange with a durable queue receiving every routing key (#)."""
-    made = _bind(amqp_url, "#")
-    yield made
-    _unbind(made)
-
-
 def _mixed_records() -> list[OutboxRecord]:
     records = make_records(6) + make_records(6, source="cs1", entity_type="cloudstack.host")
     return [OutboxRecord(i, r.source, r.entity_type, r.action, f"{r.source}-{r.id}", r.body) for i, r in
@@ -163,7 +116,7 @@ class TestWithBroker:
         got = bound.messages()
         assert [m.delivery_info["routing_key"] for m in got] == [routing_key(r) for r in records]
         assert [m.properties["message_id"] for m in got] == [r.id for r in records]
-        assert [_raw(m.body) for m in got] == [r.body for r in records]
+        assert [raw_body(m.body) for m in got] == [r.body for r in records]
         assert {(m.properties["delivery_mode"], m.content_type) for m in got} == {(2, "application/json")}
 
     def test_exchange_is_a_durable_topic(self, bound: Bound) -> None:
@@ -211,14 +164,14 @@ class TestWithBroker:
 
     def test_topic_bindings_select(self, amqp_url: str) -> None:
         """A queue bound with cs1.#.delete receives only cs1's deletions."""
-        only = _bind(amqp_url, "cs1.#.delete")
+        only = bind_exchange(amqp_url, "cs1.#.delete")
         try:
             records = _mixed_records()
             sink_for(amqp_url, exchange=only.exchange).deliver(records)
             expected = [r.id for r in records if r.source == "cs1" and r.action == "delete"]
             assert [m.properties["message_id"] for m in only.messages()] == expected
         finally:
-            _unbind(only)
+            unbind_exchange(only)
 
     def test_reconnects_after_connection_loss(self, bound: Bound, rabbit_control: RabbitControl) -> None:
         """After the broker closes the kept connection while idle, the next deliver reconnects and succeeds."""
