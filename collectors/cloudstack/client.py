@@ -24,6 +24,8 @@ from collectors.errors import AuthenticationFailed, ListingIncomplete, SourceUnr
 log = logging.getLogger(__name__)
 
 MAX_DELAY = 30.0
+# Every role may call listCapabilities: it tells a bad key from a command the role may not use.
+PROBE_COMMAND = "listCapabilities"
 _PAGESIZE_LIMIT = re.compile(r"max allowed page size value: (\d+)")
 _ID_UNKNOWN = re.compile(r"Invalid parameter id value=")
 
@@ -99,7 +101,12 @@ class CloudStackClient:
         try:
             data = getattr(self._cs, command)(**params)
         except CloudStackApiException as exc:
-            raise _api_error(exc, where, params, id_lookup) from exc
+            error = _api_error(exc, where, params, id_lookup)
+            if isinstance(error, AuthenticationFailed) and command != PROBE_COMMAND and self._credentials_work():
+                # Recent management servers answer 401 (not 432) for a command the role may not call.
+                error = TypeUnavailable(f"{where}: answered HTTP 401 although the credentials are accepted for "
+                                        f"{PROBE_COMMAND}; this account's role may not call {command}; type skipped")
+            raise error from exc
         except CloudStackException as exc:
             status = getattr(getattr(exc, "response", None), "status_code", None)
             if status in (429, 502, 503, 504):
@@ -117,6 +124,15 @@ class CloudStackClient:
         if not isinstance(data, dict):
             raise ListingIncomplete(f"{where}: the answer is not a JSON object")
         return data
+
+
+    def _credentials_work(self) -> bool:
+        """Whether a listCapabilities call with the same keys succeeds (any failure: no)."""
+        try:
+            self._cs.listCapabilities()
+        except Exception:  # noqa: BLE001 - a probe: every failure only means "not proven"
+            return False
+        return True
 
 
 class _Retryable(Exception):

@@ -60,7 +60,8 @@ COMMANDS: dict[str, Command] = {
     "listProjects": Command("project"),
     "listSecurityGroups": Command("securitygroup", owned=True, projects=True),
 }
-COMMANDS_BY_LOWER = {name.lower(): name for name in COMMANDS}
+CAPABILITIES_COMMAND = "listCapabilities"
+COMMANDS_BY_LOWER = {name.lower(): name for name in (*COMMANDS, CAPABILITIES_COMMAND)}
 
 FILTERS = ("zoneid", "podid", "clusterid", "hostid", "virtualmachineid", "volumeid", "domainid", "networkid",
            "vpcid", "state", "name", "type", "scope")
@@ -158,3 +159,13 @@ def list_records(inventory: Inventory, command: str, params: Mapping[str, str], 
     if window:
         inner[spec.kind] = window
     return {response_name(command): inner}
+
+
+def capabilities() -> dict[str, Any]:
+    """The answer to listCapabilities (callable by every role): a single ``capability`` object."""
+    return {response_name(CAPABILITIES_COMMAND): {"capability": {
+        "cloudstackversion": "4.19.1.0", "securitygroupsenabled": False, "dynamicrolesenabled": True,
+        "userpublictemplateenabled": True, "projectinviterequired": False, "allowusercreateprojects": True,
+        "customdiskofferingmaxsize": 1024, "kvmsnapshotenabled": False, "apilimitinterval": 1, "apilimitmax": 25,
+        "regionsecondaryenabled": False, "kubernetesserviceenabled": False, "allowuserviewdestroyedvm": False,
+    }}}

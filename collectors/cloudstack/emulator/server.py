@@ -21,7 +21,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from collectors.cloudstack.emulator.commands import COMMANDS, COMMANDS_BY_LOWER, ApiError, error_body, list_records
+from collectors.cloudstack.emulator.commands import (
+    CAPABILITIES_COMMAND,
+    COMMANDS_BY_LOWER,
+    ApiError,
+    capabilities,
+    error_body,
+    list_records,
+)
 from collectors.cloudstack.emulator.inventory import Inventory
 from collectors.cloudstack.emulator.seed import DemoCloud, apply_demo_changes, seed_demo, seed_scale
 from collectors.cloudstack.signing import signature_problem
@@ -83,6 +90,7 @@ class CloudStackEmulator:
         self.demo: DemoCloud | None = None
         self._faults: list[Fault] = []
         self._disabled: set[str] = set()
+        self._forbidden: set[str] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
@@ -179,11 +187,16 @@ class CloudStackEmulator:
         """Make ``command`` unavailable to the caller (answered with 432)."""
         self._disabled.add(command.lower())
 
+    def forbid_command(self, command: str) -> None:
+        """Deny ``command`` to the caller's role: answered 401, as recent management servers do."""
+        self._forbidden.add(command.lower())
+
     def clear_faults(self) -> None:
-        """Forget every injected fault and disabled command."""
+        """Forget every injected fault, disabled and forbidden command."""
         with self._lock:
             self._faults.clear()
             self._disabled.clear()
+            self._forbidden.clear()
 
     def _add(self, fault: Fault) -> None:
         with self._lock:
@@ -208,8 +221,11 @@ class CloudStackEmulator:
         page = _int_or(lowered.get("page"), 1)
         with self._lock:
             self.requests.append(SeenRequest(method, path, tuple(sorted(params)), command, page))
-        if command not in COMMANDS or signature_problem(params, {self.api_key: self.secret_key}, self.clock()):
-            # ApiServer.verifyRequest answers unknown commands and bad signatures alike: 401.
+        known = command in COMMANDS_BY_LOWER.values()
+        if not known or signature_problem(params, {self.api_key: self.secret_key}, self.clock()) or (
+                command.lower() in self._forbidden):
+            # ApiServer.verifyRequest answers unknown commands, bad signatures and commands the
+            # caller's role may not use (the API checker's PermissionDeniedException) alike: 401.
             return 401, error_body(command, ApiError(401, UNAUTHORIZED_TEXT, None))
         if command.lower() in self._disabled:
             return 432, error_body(command, ApiError(432, UNAVAILABLE_TEXT, 9999))
@@ -221,6 +237,8 @@ class CloudStackEmulator:
             if fault.status is not None:
                 text = fault.errortext or {429: LIMIT_TEXT}.get(fault.status, INTERNAL_TEXT)
                 return fault.status, error_body(command, ApiError(fault.status, text, CS_ERROR_CODES.get(fault.status)))
+        if command == CAPABILITIES_COMMAND:
+            return 200, capabilities()
         try:
             return 200, list_records(self.inventory, command, params, self.max_page_size)
         except ApiError as error:

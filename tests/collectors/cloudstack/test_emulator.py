@@ -63,6 +63,16 @@ class TestAuth:
         """Like verifyRequest, an unknown command is answered 401."""
         assert call(emulator, command="listNothing").status_code == 401
 
+    def test_forbidden_command_is_401(self, emulator: CloudStackEmulator) -> None:
+        """A command the role may not call answers 401, like a bad signature."""
+        emulator.forbid_command("listHosts")
+        assert call(emulator, command="listHosts").status_code == 401
+
+    def test_list_capabilities_answers_one_object(self, emulator: CloudStackEmulator) -> None:
+        """listCapabilities answers a single capability object."""
+        body = call(emulator, command="listCapabilities").json()
+        assert body["listcapabilitiesresponse"]["capability"]["cloudstackversion"] == "4.19.1.0"
+
     def test_disabled_command_is_432(self, emulator: CloudStackEmulator) -> None:
         """A command made unavailable answers 432."""
         emulator.disable_command("listVPCs")

@@ -76,6 +76,23 @@ class TestNoSecretOnAnyFailurePath:
         assert api_key not in text and secret not in text and "signature=" not in text.lower()
 
 
+class TestRoleDenied:
+    def test_401_for_a_forbidden_command_with_good_keys_skips_the_type(self, make_collector: Make,
+                                                                       emulator: CloudStackEmulator) -> None:
+        """A 401 for one command while listCapabilities works means the role may not call it: type skipped."""
+        emulator.forbid_command("listImageStores")
+        listing, _ = run(make_collector(), "cloudstack.imagestore")
+        assert (listing.error, type(listing.unavailable)) == (None, TypeUnavailable)
+        assert "role may not call listImageStores" in str(listing.unavailable)
+
+    def test_401_with_bad_keys_stays_authentication_failed(self, make_collector: Make,
+                                                           emulator: CloudStackEmulator) -> None:
+        """With a wrong secret the probe fails too: AuthenticationFailed."""
+        listing, _ = run(make_collector(secret_key="wrong"), "cloudstack.imagestore")
+        probes = [r for r in emulator.requests if r.command == "listCapabilities"]
+        assert (type(listing.error), len(probes)) == (AuthenticationFailed, 1)
+
+
 class TestRateLimit:
     def test_429_backs_off_and_succeeds(self, make_collector: Make, emulator: CloudStackEmulator,
                                         caplog: pytest.LogCaptureFixture) -> None:
