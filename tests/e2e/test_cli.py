@@ -143,3 +143,13 @@ def test_third_party_plugin_is_listed(tmp_path: Path) -> None:
     )
     result = poller("collectors", cwd=tmp_path, env={"PYTHONPATH": str(target)})
     assert "example" in result.stdout and "example.thing" in result.stdout
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    """`poller demo` polls the emulated clouds twice and reports only what changed."""
+    result = poller("demo", "--workdir", str(tmp_path / "demo"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "snapshot 2: only what changed" in result.stdout
+    assert "demo-static: ok, 4 listed, 1 created, 2 updated, 1 deleted" in result.stdout
+    assert (tmp_path / "demo" / "changes.jsonl").exists()
