@@ -112,12 +112,14 @@ class CallbackSink:
         for record in records:
             if not any(s.matches(record.entity_type) for s in subscriptions):
                 continue
-            if self._closed or self._queue.qsize() >= self.options.queue_size:
+            with self._lock:  # close() flips _closed under this lock: nothing is enqueued behind its stop marker
+                accepted = not self._closed and self._queue.qsize() < self.options.queue_size
+                if accepted:
+                    with self._idle:
+                        self._pending += 1
+                    self._queue.put_nowait(record)
+            if not accepted:
                 self._drop(record)
-                continue
-            with self._idle:
-                self._pending += 1
-            self._queue.put_nowait(record)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until every enqueued notification was handled; False if ``timeout`` passed first."""

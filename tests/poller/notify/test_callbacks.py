@@ -197,6 +197,18 @@ class TestClose:
         sink._worker.join(2)  # type: ignore[union-attr]
         assert not sink._worker.is_alive()  # type: ignore[union-attr]
 
+    def test_close_during_delivery_accounts_for_everything(self) -> None:
+        """Closing while another thread delivers leaves every notification either handled or counted as dropped."""
+        sink = CallbackSink("lib", {"close_timeout": 10})
+        sink.subscribe(None, lambda n: None)
+        records = make_records(200)
+        feeder = threading.Thread(target=lambda: [sink.deliver(records) for _ in range(50)])
+        feeder.start()
+        time.sleep(0.01)
+        sink.close()
+        feeder.join()
+        assert sink.calls + sink.dropped == 200 * 50
+
     def test_deliver_after_close_drops(self) -> None:
         """After close(), delivered notifications are dropped and counted, never run."""
         sink = CallbackSink("lib")
