@@ -202,7 +202,11 @@ class TestClose:
         sink = CallbackSink("lib", {"close_timeout": 10})
         sink.subscribe(None, lambda n: None)
         records = make_records(200)
-        feeder = threading.Thread(target=lambda: [sink.deliver(records) for _ in range(50)])
+        def feed() -> None:
+            for _ in range(50):
+                sink.deliver(records)
+
+        feeder = threading.Thread(target=feed)
         feeder.start()
         time.sleep(0.01)
         sink.close()
