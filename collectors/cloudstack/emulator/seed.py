@@ -83,18 +83,24 @@ def seed_demo(inv: Inventory) -> DemoCloud:
     return cloud
 
 
-def apply_demo_changes(inv: Inventory, cloud: DemoCloud) -> list[str]:
-    """Deploy a VM, stop one, destroy one and attach a volume; returns what was done, in words."""
+def apply_demo_changes(inv: Inventory, cloud: DemoCloud) -> dict[str, str]:
+    """Deploy a VM, stop one, destroy one, attach a volume; returns the ids by change.
+
+    Keys: ``deployed``, ``stopped``, ``destroyed`` (VM ids) and ``attached`` (the volume id).
+    Usage counters move too (volatile: they must not show as changes).
+    """
     assert cloud.network and cloud.template and cloud.offering and cloud.spare_volume
     new_vm = inv.deploy_vm("vm-new", displayname="batch-worker", host=cloud.hosts[1], template=cloud.template,
                            offering=cloud.offering, network=cloud.network)
-    inv.stop_vm(cloud.vms[1]["id"])
-    inv.destroy_vm(cloud.vms[2]["id"])
-    inv.attach_volume(cloud.spare_volume["id"], cloud.vms[3]["id"])
+    stopped, destroyed, target = cloud.vms[1], cloud.vms[2], cloud.vms[3]
+    inv.stop_vm(stopped["id"])
+    inv.destroy_vm(destroyed["id"])
+    inv.attach_volume(cloud.spare_volume["id"], target["id"])
     inv.tick(2)
+    cloud.vms.remove(destroyed)
     cloud.vms.append(new_vm)
-    return [f"deployed VM {new_vm['name']}", f"stopped VM {cloud.vms[1]['name']}",
-            f"destroyed VM {cloud.vms[2]['name']}", f"attached volume spare-01 to {cloud.vms[3]['name']}"]
+    return {"deployed": new_vm["id"], "stopped": stopped["id"], "destroyed": destroyed["id"],
+            "attached": cloud.spare_volume["id"]}
 
 
 def seed_scale(inv: Inventory, vms: int) -> DemoCloud:

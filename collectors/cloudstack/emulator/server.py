@@ -152,8 +152,8 @@ class CloudStackEmulator:
         self.demo = seed_demo(self.inventory)
         return self.demo
 
-    def apply_demo_changes(self) -> list[str]:
-        """Deploy a VM, stop one, destroy one, attach a volume; returns the changes in words."""
+    def apply_demo_changes(self) -> dict[str, str]:
+        """Deploy a VM, stop one, destroy one, attach a volume; returns the ids by change (see seed.py)."""
         if self.demo is None:
             raise RuntimeError("seed_demo() first")
         return apply_demo_changes(self.inventory, self.demo)

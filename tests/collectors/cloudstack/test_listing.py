@@ -180,6 +180,19 @@ def delete_first_vm(inventory: Inventory) -> None:
     inventory.destroy_vm(inventory.ids("virtualmachine")[0])
 
 
+class TestDemo:
+    def test_demo_changes_show_in_the_next_listing(self, make_collector: Make, emulator: CloudStackEmulator) -> None:
+        """After apply_demo_changes: one VM more, one gone, one stopped under its zone, the volume attached."""
+        collector = make_collector()
+        before = {vm.key for vm in run(collector, "cloudstack.virtualmachine")[1]}
+        changed = emulator.apply_demo_changes()
+        vms = {vm.key: vm for vm in run(collector, "cloudstack.virtualmachine")[1]}
+        volumes = {v.key: v for v in run(collector, "cloudstack.volume")[1]}
+        assert set(vms) == before - {changed["destroyed"]} | {changed["deployed"]}
+        assert (vms[changed["stopped"]].state, vms[changed["stopped"]].parent.type) == ("Stopped", "cloudstack.zone")
+        assert volumes[changed["attached"]].parent.type == "cloudstack.virtualmachine"
+
+
 class TestScale:
     @pytest.mark.slow
     def test_ten_thousand_vms_list_completely(self) -> None:
