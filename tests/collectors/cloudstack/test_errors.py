@@ -75,6 +75,16 @@ class TestNoSecretOnAnyFailurePath:
         text = "".join(traceback.format_exception(error)) + repr(error) + caplog.text + "".join(capfd.readouterr())
         assert api_key not in text and secret not in text and "signature=" not in text.lower()
 
+    @pytest.mark.parametrize("failure", sorted(FAILURES))
+    def test_failure_is_translated_at_the_boundary(self, failure: str, make_collector: Make,
+                                                   emulator: CloudStackEmulator) -> None:
+        """No upstream exception escapes untranslated (the Listing would wrap it as 'collector raised ...')."""
+        collector = make_collector(page_size=3, retries=1, timeout=0.2)
+        FAILURES[failure](emulator)
+        listing, _ = run(collector, "cloudstack.host")
+        error = listing.error or listing.unavailable
+        assert error is not None and "collector raised" not in str(error)
+
 
 class TestRoleDenied:
     def test_401_for_a_forbidden_command_with_good_keys_skips_the_type(self, make_collector: Make,
