@@ -122,6 +122,8 @@ class RunSettings:
     emit: Callable[[bytes], None] | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     lease_ttl: float = 120.0
+    # False for targeted refreshes (push events): they must not look like a listing of the type.
+    record_listing: bool = True
 
 
 @dataclass
@@ -440,6 +442,9 @@ def _policy(ctx: _CommitContext) -> DeletionPolicy:
 def _finish_type(tx: Transaction, ctx: _CommitContext, scan: _Scan, created: int, deleted: int) -> None:
     state = scan.state
     full = not scan.result.delta
+    if not ctx.settings.record_listing:
+        _note_held(ctx, scan)
+        return
     tx.set_type_state(
         ctx.source.name,
         scan.etype.name,
@@ -450,6 +455,10 @@ def _finish_type(tx: Transaction, ctx: _CommitContext, scan: _Scan, created: int
         listings_since_full=0 if full else (state.listings_since_full if state else 0) + 1,
         count=len(scan.baseline) + created - deleted,
     )
+    _note_held(ctx, scan)
+
+
+def _note_held(ctx: _CommitContext, scan: _Scan) -> None:
     if scan.result.held:
         ctx.result.status = "partial" if ctx.result.status == "ok" else ctx.result.status
         ctx.result.error = ctx.result.error or (
