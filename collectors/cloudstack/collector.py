@@ -194,7 +194,7 @@ class CloudStackCollector(Collector):
             data = self._client.list_page(etype.name, plan.command, params, page, self.page_size)
             rows = data.get(plan.key) or []
             if "count" in data:
-                counts.add(int(data["count"]))
+                counts.add(_count(data["count"], etype, page))
             if not rows:
                 break
             identities = tuple(plan.identity(row) for row in rows)
@@ -210,6 +210,12 @@ class CloudStackCollector(Collector):
         if counts and len(seen) != next(iter(counts)):
             raise _Inconsistent(f"{len(seen)} unique records but the API reported count {next(iter(counts))}")
         return iter(seen.values())
+
+
+def _count(value: Any, etype: EntityType, page: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise ListingIncomplete(f"{etype.name}: page {page} reported a count that is not a number")
+    return int(value)
 
 
 def _non_empty(source: str, options: Mapping[str, Any], name: str) -> str:
@@ -228,6 +234,8 @@ def _positive(source: str, options: Mapping[str, Any], name: str, kind: type | t
 
 def _verify(source: str, options: Mapping[str, Any]) -> bool | str:
     value = optional_option(source, options, "verify", (bool, str), True)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"  # e.g. verify: "${CS_VERIFY}" interpolated to a string
     if isinstance(value, str) and not os.path.exists(value):
         raise OptionError(source, "verify", "CA bundle file not found (use true, false or the path of a CA bundle)")
     return bool(value) if not isinstance(value, str) else value

@@ -66,6 +66,10 @@ class TestVerifyMapping:
         for collector in (build(verify=True), build()):
             assert (collector._client.tls_verify, collector.warnings()) == (True, [])
 
+    def test_verify_as_string_from_the_environment(self) -> None:
+        """verify: "false" (e.g. from ${ENV}) is false, not a CA path; "true" is true."""
+        assert (build(verify="false")._client.tls_verify, build(verify="True")._client.tls_verify) == (False, True)
+
     def test_verify_path_is_a_ca_bundle(self, tmp_path: Path) -> None:
         """verify: <path> passes the CA bundle path to requests."""
         bundle = tmp_path / "ca.pem"
