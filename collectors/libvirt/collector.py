@@ -30,6 +30,7 @@ from collectors.libvirt.connection import ConnectSettings, LibvirtSession, redac
 OPTIONS = ("uri", "auth", "timeout", "readonly", "live_xml")
 AUTH_OPTIONS = ("username", "password")
 DEFAULT_TIMEOUT = 30.0
+MAX_TIMEOUT = 3600.0
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
 Reader = Callable[[LibvirtSession], Iterator[Entity]]
@@ -54,8 +55,8 @@ class LibvirtCollector(Collector):
             raise OptionError(source, "uri", "must be a libvirt URI such as qemu:///system or test:///default")
         username, password = _auth_option(source, options)
         timeout = optional_option(source, options, "timeout", (int, float), DEFAULT_TIMEOUT)
-        if timeout <= 0:
-            raise OptionError(source, "timeout", "must be a number of seconds above 0")
+        if not 0 < timeout <= MAX_TIMEOUT:
+            raise OptionError(source, "timeout", f"must be a number of seconds above 0 and at most {MAX_TIMEOUT:g}")
         self.readonly: bool = optional_option(source, options, "readonly", bool, True)
         self.live_xml: bool = optional_option(source, options, "live_xml", bool, False)
         self.options = _shown_options(self.options)

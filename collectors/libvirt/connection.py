@@ -73,9 +73,7 @@ def load_libvirt(source: str) -> ModuleType:
         libvirt = importlib.import_module("libvirt")
         importlib.import_module("xmltodict")
     except ImportError as exc:
-        raise ListingIncomplete(
-            f"source {source}: the libvirt collector needs libvirt-python and xmltodict: {INSTALL_HINT}"
-        ) from exc
+        raise ListingIncomplete(f"source {source}: the libvirt collector needs libvirt-python and xmltodict: {INSTALL_HINT}") from exc
     _register_error_handler(libvirt)
     return libvirt
 
@@ -152,8 +150,7 @@ class LibvirtSession:
         outcome = pending.wait(self.settings.timeout)
         if outcome is None:
             raise SourceUnreachable(
-                f"source {self.settings.source}: libvirt at {self.safe_uri}: cannot connect: "
-                f"no answer within {self.settings.timeout:g} s"
+                f"source {self.settings.source}: libvirt at {self.safe_uri}: cannot connect: no answer within {self.settings.timeout:g} s"
             )
         if isinstance(outcome, self.libvirt.libvirtError):
             raise self.translate(outcome, "connect", connecting=True)
@@ -166,8 +163,7 @@ class LibvirtSession:
         match = _TEST_NODE_URI.match(self.settings.uri)
         if match and match["path"] != "/default" and not os.path.isfile(match["path"]):
             raise SourceUnreachable(
-                f"source {self.settings.source}: libvirt at {self.safe_uri}: cannot connect: "
-                f"no test-driver node file at {match['path']}"
+                f"source {self.settings.source}: libvirt at {self.safe_uri}: cannot connect: no test-driver node file at {match['path']}"
             )
 
     def _credential_types(self) -> list[int]:
@@ -391,9 +387,7 @@ class LibvirtSession:
                 yield record
 
     def _interface(self, iface: Any, flags: int) -> InterfaceRecord:
-        return InterfaceRecord(
-            name=str(iface.name()), active=bool(iface.isActive()), xml=self._xml("interface", iface, flags)
-        )
+        return InterfaceRecord(name=str(iface.name()), active=bool(iface.isActive()), xml=self._xml("interface", iface, flags))
 
     def nwfilters(self) -> Iterator[NWFilterRecord]:
         """Every network filter with its XML."""
@@ -416,9 +410,7 @@ class LibvirtSession:
 
     def _secret(self, secret: Any) -> SecretRecord:
         usage_id = secret.usageID()
-        return SecretRecord(
-            uuid=str(secret.UUIDString()), usage_type=int(secret.usageType()), usage_id=usage_id or None
-        )
+        return SecretRecord(uuid=str(secret.UUIDString()), usage_type=int(secret.usageType()), usage_id=usage_id or None)
 
 
 class _PendingOpen:

@@ -87,9 +87,7 @@ def assert_one_line_failure(collector: LibvirtCollector, kind: type[Exception]) 
 
 
 class TestMissingLibrary:
-    def test_missing_libvirt_python_is_one_line_naming_the_extra(
-        self, node: Node, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
+    def test_missing_libvirt_python_is_one_line_naming_the_extra(self, node: Node, monkeypatch: pytest.MonkeyPatch) -> None:
         """Without libvirt-python a listing fails with one line saying which extra to install."""
         # The one thing mocked here: libvirt-python is installed, so its import is made to fail.
         monkeypatch.setitem(sys.modules, "libvirt", None)
@@ -160,10 +158,7 @@ class TestSecrets:
     def test_redact_uri(self) -> None:
         """redact_uri drops the password of the user info and password-like query values."""
         assert redact_uri("qemu+tcp://u:p%40ss@h:16509/system?x=1") == "qemu+tcp://u@h:16509/system?x=1"
-        assert (
-            redact_uri("qemu+ssh://u@h/system?password=abc&mode=legacy")
-            == "qemu+ssh://u@h/system?password=***&mode=legacy"
-        )
+        assert redact_uri("qemu+ssh://u@h/system?password=abc&mode=legacy") == "qemu+ssh://u@h/system?password=***&mode=legacy"
         assert redact_uri("qemu:///system") == "qemu:///system"
 
 
@@ -236,9 +231,7 @@ class TestQuietLibvirt:
             "    for t in c.entity_types:\n"
             "        list(c.list(t, ctx))\n"
         )
-        result = subprocess.run(
-            [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
-        )
+        result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
         assert result.returncode == 0, result.stderr
         assert result.stderr == ""
 

@@ -14,9 +14,7 @@ class TestFetch:
     def test_fetch_domain_equals_listed(self, node: Node) -> None:
         """A fetched domain is the same entity the listing yields."""
         collector = node.collector()
-        assert (
-            collector.fetch(collector.entity_type("libvirt.domain"), WEB1) == listed(collector, "libvirt.domain")[WEB1]
-        )
+        assert collector.fetch(collector.entity_type("libvirt.domain"), WEB1) == listed(collector, "libvirt.domain")[WEB1]
 
     def test_fetch_unknown_domain_is_none(self, node: Node) -> None:
         """A UUID libvirt does not know answers None (gone)."""
