@@ -232,7 +232,7 @@ def validate_options(name: str, options: Mapping[str, Any]) -> CallbackOptions:
     """Check a callback sink's options; raise SinkConfigError naming ``notify.sinks.<name>.<field>``."""
     if not isinstance(options, Mapping):
         raise SinkConfigError(f"notify.sinks.{name}: options must be a mapping")
-    unknown = sorted(str(key) for key in options if key not in _OPTIONS and key != "kind")
+    unknown = sorted(str(key) for key in options if key not in _OPTIONS)
     if unknown:
         raise SinkConfigError(f"notify.sinks.{name}.{unknown[0]}: unknown option for a callback sink")
     size = options.get("queue_size", DEFAULT_QUEUE_SIZE)
