@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import orjson
 import requests
+import structlog
 
 from poller.config import parse_duration
 from poller.errors import DeliveryError, SinkConfigError
@@ -50,6 +51,8 @@ _OWN_HEADERS = frozenset(
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 REDACTED = "[redacted]"
+
+log = structlog.get_logger(__name__)
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -128,6 +131,8 @@ class WebhookSink:
         self._clock = clock
         self._target = safe_url(self.options.url)
         self._sensitive = _sensitive_strings(self.options)
+        if self.options.verify is False and self.options.url.startswith("https:"):
+            log.warning("webhook_tls_unverified", sink=name, url=self._target)
         self._session = requests.Session()
         self._lock = threading.Lock()  # a requests.Session is not documented as thread-safe
 

@@ -7,6 +7,7 @@ import http.server
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import threading
 import time
@@ -124,12 +125,14 @@ class Receiver:
     script: deque[Answer] = field(default_factory=deque)
     receipts: list[Receipt] = field(default_factory=list)
     port: int = 0
+    tls: tuple[str, str] | None = None  # (certificate, key) files: serve HTTPS
     _server: http.server.ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/hook"
 
     def start(self) -> None:
         """Listen (again) on the same port; port 0 the first time."""
@@ -158,6 +161,10 @@ class Receiver:
                 return
 
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        if self.tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
 
@@ -182,6 +189,30 @@ class Receiver:
 def receiver() -> Iterator[Receiver]:
     """A running Receiver, stopped after the test."""
     server = Receiver()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 and its key (made with the openssl CLI)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not installed")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+        check=True, capture_output=True, timeout=60,
+    )
+    return cert, key
+
+
+@pytest.fixture
+def tls_receiver(certificate: tuple[str, str]) -> Iterator[Receiver]:
+    """A running HTTPS Receiver with a self-signed certificate."""
+    server = Receiver(tls=certificate)
     server.start()
     yield server
     server.stop()

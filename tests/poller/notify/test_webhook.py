@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 import pytest
+from structlog.testing import capture_logs
 
 from poller.errors import DeliveryError, SinkConfigError
 from poller.notify.base import OutboxRecord
@@ -260,6 +261,29 @@ class TestDelivery:
         """Delivering no records makes no request."""
         sink_for(receiver.url).deliver([])
         assert receiver.receipts == []
+
+
+class TestTls:
+    def test_self_signed_refused_with_verify_true(self, tls_receiver: Receiver) -> None:
+        """Against a self-signed certificate, the default verify=true fails retryably, saying TLS failed."""
+        with pytest.raises(DeliveryError) as info:
+            sink_for(tls_receiver.url).deliver(make_records(1))
+        assert info.value.retryable and "TLS" in str(info.value)
+        assert tls_receiver.receipts == []
+
+    def test_ca_bundle_path_verifies(self, tls_receiver: Receiver, certificate: tuple[str, str]) -> None:
+        """verify set to the certificate's file trusts it and delivers."""
+        sink_for(tls_receiver.url, verify=certificate[0]).deliver(make_records(2))
+        assert len(tls_receiver.accepted()) == 2
+
+    @pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+    def test_verify_false_delivers_and_warns(self, tls_receiver: Receiver) -> None:
+        """verify false delivers without checking, and the sink logs a warning when built."""
+        with capture_logs() as logs:
+            sink = sink_for(tls_receiver.url, verify=False)
+        sink.deliver(make_records(1))
+        assert len(tls_receiver.accepted()) == 1
+        assert [e["event"] for e in logs] == ["webhook_tls_unverified"]
 
 
 class TestOutage:
