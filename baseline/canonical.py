@@ -8,7 +8,7 @@ The scheme (version 1), pinned by golden vectors in tests/baseline:
 - datetimes as ISO-8601 in UTC with a ``Z`` suffix (naive ones are taken as UTC),
   dates as ``YYYY-MM-DD``; sets and frozensets as lists sorted by their members'
   canonical bytes; tuples as lists;
-- non-finite floats as the strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``;
+- non-finite floats (NaN, Infinity) as ``null``, as ECMAScript's JSON.stringify writes them;
 - integers outside the exact range of an IEEE double (|n| > 2**53 - 1, I-JSON,
   RFC 7493) as their decimal strings;
 - object keys that are not strings as their ``str()``;
@@ -40,14 +40,9 @@ _MAX_EXACT = 2**53 - 1
 def canonical_bytes(value: Any) -> bytes:
     """Serialize ``value`` by the canonical rules above; CanonicalError if it cannot be."""
     try:
-        out = orjson.dumps(value, option=_OPTIONS, default=_default)
+        return orjson.dumps(value, option=_OPTIONS, default=_default)
     except orjson.JSONEncodeError:
-        out = _dumps_normalized(value)
-    else:
-        # orjson writes non-finite floats as null: only a document with a null can hide one.
-        if b"null" in out and _has_non_finite(value):
-            out = _dumps_normalized(value)
-    return out
+        return _dumps_normalized(value)
 
 
 def hash_bytes(data: bytes) -> int:
@@ -96,11 +91,7 @@ def _normalize(value: Any) -> Any:
     if isinstance(value, set | frozenset):
         return sorted((_normalize(v) for v in value), key=canonical_bytes)
     if kind is float:
-        if math.isnan(value):
-            return "NaN"
-        if math.isinf(value):
-            return "Infinity" if value > 0 else "-Infinity"
-        return value
+        return value if math.isfinite(value) else None
     if kind is int:
         return value if -_MAX_EXACT <= value <= _MAX_EXACT else str(value)
     if kind is str:
@@ -116,23 +107,6 @@ def _escape_surrogates(text: str) -> str:
     if not any("\ud800" <= ch <= "\udfff" for ch in text):
         return text
     return "".join(f"\\u{ord(ch):04x}" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
-
-
-def _has_non_finite(value: Any) -> bool:
-    stack = [value]
-    isfinite = math.isfinite
-    while stack:
-        item = stack.pop()
-        kind = type(item)
-        if kind is dict:
-            stack.extend(item.values())
-        elif kind is list or kind is tuple:
-            stack.extend(item)
-        elif kind is float and not isfinite(item):
-            return True
-        elif kind is not str and isinstance(item, Mapping):
-            stack.extend(item.values())
-    return False
 
 
 # --------------------------------------------------------------------------- paths
