@@ -150,6 +150,17 @@ def _print_summary(result: Any) -> None:
 
 
 @main.command()
+@pass_context
+@errors_to_exit
+def run(obj: Context) -> None:
+    """The service: every enabled source on its schedule; SIGTERM/SIGINT stop gracefully, SIGHUP reloads."""
+    from poller.config import find_config
+    from poller.service import run_service
+
+    sys.exit(run_service(find_config(obj.config_path)))
+
+
+@main.command()
 @click.option("--source", default=None, metavar="NAME")
 @click.option("--type", "entity_type", default=None, metavar="TYPE")
 @click.option("--since", default=None, metavar="WHEN", help="2h, 1d or an ISO-8601 time (default 24h).")

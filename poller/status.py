@@ -16,7 +16,7 @@ from poller.config import Config, SourceConfig
 from poller.errors import ConfigError, SinkError
 from poller.notify.registry import build_sink
 
-SOURCE_HEADERS = ("SOURCE", "COLLECTOR", "ENABLED", "SCHEDULE", "LAST RUN", "STATUS", "DURATION", "ENTITIES", "CHANGES")
+SOURCE_HEADERS = ("SOURCE", "COLLECTOR", "ENABLED", "SCHEDULE", "LAST RUN", "STATUS", "DURATION", "ENTITIES", "CHANGES", "NEXT RUN")
 
 
 def schedule_text(source: SourceConfig) -> str:
@@ -37,16 +37,37 @@ def source_rows(config: Config, store: Store) -> list[tuple[Any, ...]]:
     for src in config.sources:
         runs = store.runs(src.name, limit=1)
         entities = sum(n for (s, _t), n in counts.items() if s == src.name)
+        upcoming = next_run_text(src, runs[0].started_at if runs else None)
         if runs:
             run = runs[0]
             duration = f"{(run.finished_at - run.started_at).total_seconds():.1f}s" if run.finished_at else "-"
             summary = orjson.loads(run.summary) if run.summary else {}
             changes = sum(t["created"] + t["updated"] + t["deleted"] for t in summary.get("types", []))
             rows.append((src.name, src.collector, src.enabled, schedule_text(src),
-                         f"{run.started_at:%Y-%m-%d %H:%M:%S}", run.status, duration, entities, changes))
+                         f"{run.started_at:%Y-%m-%d %H:%M:%S}", run.status, duration, entities, changes, upcoming))
         else:
-            rows.append((src.name, src.collector, src.enabled, schedule_text(src), "never", "-", "-", entities, "-"))
+            rows.append((src.name, src.collector, src.enabled, schedule_text(src), "never", "-", "-", entities, "-", upcoming))
     return rows
+
+
+def next_run_text(source: SourceConfig, last_started: datetime | None, at: datetime | None = None) -> str:
+    """When the service runs the source next, computed from its schedule.
+
+    A cron source: the expression's next time (UTC). An interval source: the last run's
+    start plus the interval, ``due`` when that is past, ``at start`` before any run.
+    Jitter is not included; ``-`` for a disabled source.
+    """
+    from poller.service import next_fire
+
+    if not source.enabled:
+        return "-"
+    moment = at or now()
+    fire = next_fire(source, moment, last_started)
+    if fire is None:
+        return "at start" if source.run_at_start else "-"
+    if fire <= moment:
+        return "due"
+    return f"{fire:%Y-%m-%d %H:%M:%S}"
 
 
 def check(config: Config) -> list[str]:

@@ -1,0 +1,494 @@
+"""The long-running service (``poller run``): every enabled source on its own schedule.
+
+Owns scheduling (APScheduler 3.x), the per-source guard against overlapping runs, run
+timeouts, handing committed notifications to the sinks, SIGHUP reloads and the graceful
+stop. It never changes a baseline itself (runs do, through ``snapshot.run_one``) and it
+never waits on a run past the source's timeout: a run thread stuck in a network call is
+left behind, and the run's own deadline check keeps it from committing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from baseline.errors import BaselineError
+from baseline.store import Store
+from collectors.errors import CollectorError
+from poller.config import Config, SourceConfig, load_config
+from poller.errors import ConfigError, PollerError
+from poller.health import Freshness
+from poller.metrics import Metrics, MetricsServer
+from poller.notify.dispatch import to_record
+from poller.run import RunResult, RunSettings
+from poller.snapshot import build_collector, build_dispatcher, open_config_store, run_one, settings_for
+
+log = structlog.get_logger("poller.service")
+
+DELIVERY_INTERVAL = 5.0  # seconds between retries of durable sinks' backlog
+TIMEOUT_GRACE = 1.0  # the scheduler stops waiting this long after a run's own deadline
+_DOW = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+# ------------------------------------------------------------------ triggers
+
+
+def build_trigger(source: SourceConfig, *, jitter: bool = True) -> BaseTrigger:
+    """The APScheduler trigger of a source: its cron expression (UTC) or its interval, with jitter."""
+    spread = (source.jitter or None) if jitter else None
+    if source.cron:
+        minute, hour, day, month, dow = source.cron.split()
+        return CronTrigger(minute=minute, hour=hour, day=day, month=month, day_of_week=crontab_weekdays(dow),
+                           timezone=UTC, jitter=spread)
+    return IntervalTrigger(seconds=source.interval or 300.0, timezone=UTC, jitter=spread)
+
+
+def crontab_weekdays(text: str) -> str:
+    """A crontab day-of-week field (0 or 7 = Sunday) as APScheduler day names.
+
+    APScheduler 3.x numbers weekdays from Monday (its documented ``from_crontab`` mismatch);
+    operators write crontab numbers, so numbers are translated, never passed through.
+    """
+    if text in ("*", "?"):
+        return "*"
+    days: set[int] = set()
+    for part in text.split(","):
+        span, _, step_text = part.partition("/")
+        step = int(step_text) if step_text else 1
+        if span == "*":
+            low, high = 0, 6
+        elif "-" in span:
+            first, last = span.split("-", 1)
+            low, high = _weekday(first), _weekday(last)
+        else:
+            low = _weekday(span)
+            high = 7 if step_text else low
+        if high < low:
+            high += 7
+        days.update(d % 7 for d in range(low, high + 1, step))
+    return ",".join(_DOW[d] for d in sorted(days))
+
+
+def _weekday(text: str) -> int:
+    if text.isdigit() and 0 <= int(text) <= 7:
+        return int(text)
+    name = text[:3].lower()
+    if name in _DOW:
+        return _DOW.index(name)
+    raise ValueError(f"not a day of the week: {text!r}")
+
+
+def schedule_period(source: SourceConfig, now: datetime) -> float:
+    """The source's period in seconds: interval plus jitter, or the longest gap of its next cron fires."""
+    if not source.cron:
+        return (source.interval or 300.0) + source.jitter
+    trigger = build_trigger(source, jitter=False)
+    fires = list(_fires(trigger, now, 12))
+    gaps = [(b - a).total_seconds() for a, b in zip(fires, fires[1:], strict=False)]
+    return (max(gaps) if gaps else 86400.0) + source.jitter
+
+
+def next_fire(source: SourceConfig, now: datetime, last_started: datetime | None) -> datetime | None:
+    """When the schedule next fires: the cron's next time, or the last run's start plus the interval."""
+    if source.cron:
+        return next(_fires(build_trigger(source, jitter=False), now, 1), None)
+    if last_started is None:
+        return None
+    return last_started + timedelta(seconds=source.interval or 300.0)
+
+
+def _fires(trigger: BaseTrigger, now: datetime, count: int) -> Iterator[datetime]:
+    previous: datetime | None = None
+    moment = now
+    for _ in range(count):
+        fire = trigger.get_next_fire_time(previous, moment)
+        if fire is None:
+            return
+        yield fire
+        previous, moment = fire, fire + timedelta(seconds=1)
+
+
+# ------------------------------------------------------------------ the service
+
+
+@dataclass
+class _Flight:
+    """One run in progress: the scheduler waits on ``done`` up to the source's timeout."""
+
+    source: str
+    started: float
+    done: threading.Event = field(default_factory=threading.Event)
+    abandoned: bool = False
+
+
+class Service:
+    """Schedules the config's enabled sources; see the module docstring for what it promises."""
+
+    def __init__(self, config_path: str, config: Config, store: Store, metrics: Metrics | None = None) -> None:
+        self.config_path = config_path
+        self.config = config
+        self.store = store
+        self.metrics = metrics or Metrics()
+        self.health = Freshness(datetime.now(UTC))
+        self.server: MetricsServer | None = None
+        self._sources = {s.name: s for s in config.sources if s.enabled}
+        self._settings = settings_for(config)
+        self._dispatcher = build_dispatcher(config, store, include_stdout=True)
+        self._lock = threading.Lock()
+        self._deliver_lock = threading.Lock()
+        self._flights: dict[str, _Flight] = {}
+        self._stopping = False
+        self._halt = threading.Event()
+        self._wake = threading.Event()
+        self._stop_reason: str | None = None
+        self._reload_requested = False
+        self._delivery_due = threading.Event()
+        self._scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(config.service.workers), "delivery": ThreadPoolExecutor(1)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": _grace(config)},
+            timezone=UTC,
+        )
+        self._scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+
+    # -------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        """Start the metrics server (when configured), then schedule every enabled source."""
+        svc = self.config.service
+        if svc.metrics_port is not None:
+            self.server = MetricsServer(svc.metrics_host, svc.metrics_port, self.metrics, self._health_report)
+            self.server.start()
+        self._seed_freshness()
+        self._scheduler.start()
+        for source in self._sources.values():
+            self._add_job(source, first_run=source.run_at_start)
+        self._scheduler.add_job(self._deliver, IntervalTrigger(seconds=DELIVERY_INTERVAL, timezone=UTC), id="deliver",
+                                name="deliver", executor="delivery", next_run_time=datetime.now(UTC))
+        log.info("service_started", config=self.config_path, sources=sorted(self._sources), workers=svc.workers,
+                 metrics=None if self.server is None else f"{self.server.host}:{self.server.port}")
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM/SIGINT request a graceful stop, SIGHUP a reload (call from the main thread)."""
+        signal.signal(signal.SIGTERM, lambda *_: self.request_stop("SIGTERM"))
+        signal.signal(signal.SIGINT, lambda *_: self.request_stop("SIGINT"))
+        signal.signal(signal.SIGHUP, lambda *_: self.request_reload())
+
+    def request_stop(self, reason: str = "requested") -> None:
+        """Ask the main loop to stop (safe from a signal handler)."""
+        self._stop_reason = self._stop_reason or reason
+        self._wake.set()
+
+    def request_reload(self) -> None:
+        """Ask the main loop to reload the configuration (safe from a signal handler)."""
+        self._reload_requested = True
+        self._wake.set()
+
+    def serve(self) -> int:
+        """Run until a stop is requested, reloading on request; then stop gracefully and return 0."""
+        while self._stop_reason is None:
+            self._wake.wait(1.0)
+            self._wake.clear()
+            if self._reload_requested and self._stop_reason is None:
+                self._reload_requested = False
+                self.reload()
+        self.stop()
+        return 0
+
+    def stop(self) -> None:
+        """Stop scheduling, let running sources finish up to service.stop_timeout, deliver what is pending."""
+        log.info("service_stopping", reason=self._stop_reason or "requested")
+        with self._lock:
+            self._stopping = True
+            waiting = [f for f in self._flights.values() if not f.done.is_set() and not f.abandoned]
+        self._scheduler.shutdown(wait=False)
+        deadline = time.monotonic() + self.config.service.stop_timeout
+        for flight in waiting:
+            flight.done.wait(max(0.0, deadline - time.monotonic()))
+        left = sorted(f.source for f in waiting if not f.done.is_set())
+        if left:
+            log.warning("runs_left_unfinished", sources=left, stop_timeout_s=self.config.service.stop_timeout,
+                        hint="they commit nothing; their changes come with the next run")
+        self._halt.set()
+        self._final_delivery()
+        if self.server is not None:
+            self.server.stop()
+        log.info("service_stopped", unfinished=len(left))
+
+    def _final_delivery(self) -> None:
+        with self._deliver_lock:
+            dispatcher = self._dispatcher
+            try:
+                dispatcher.deliver_pending(force=True)
+                for name, waiting in dispatcher.backlog().items():
+                    if waiting:
+                        log.warning("notifications_waiting", sink=name, backlog=waiting, error=dispatcher.state[name].last_error)
+            except BaselineError as exc:
+                log.error("final_delivery_failed", error=str(exc), hint="pending notifications stay in the outbox")
+            dispatcher.close()
+
+    # -------------------------------------------------------------- scheduling
+
+    def _add_job(self, source: SourceConfig, *, first_run: bool) -> None:
+        extra: dict[str, Any] = {"next_run_time": datetime.now(UTC)} if first_run else {}
+        self._scheduler.add_job(self._scheduled, build_trigger(source), args=(source.name,), id=_job_id(source.name),
+                                name=source.name, replace_existing=True, **extra)
+
+    def _on_event(self, event: JobExecutionEvent) -> None:
+        if not event.job_id.startswith("source:"):
+            return
+        name = event.job_id.removeprefix("source:")
+        if event.code == EVENT_JOB_MISSED:
+            self.metrics.misfires.labels(name).inc()
+            log.warning("run_missed", source=name, scheduled_for=event.scheduled_run_time.isoformat(),
+                        misfire_grace_s=self.config.service.misfire_grace)
+        else:
+            self.metrics.skipped.labels(name, "overlap").inc()
+            log.info("run_coalesced", source=name, reason="the previous run is still going")
+
+    def _scheduled(self, name: str) -> None:
+        """The job of one source: start its run on its own thread, wait at most until its timeout."""
+        source = self._sources.get(name)
+        flight = None if source is None else self._begin(source)
+        if source is None or flight is None:
+            return
+        limit = None if source.timeout is None else time.monotonic() + source.timeout + TIMEOUT_GRACE
+        while not flight.done.wait(0.5):
+            if self._halt.is_set():
+                return
+            if limit is not None and time.monotonic() > limit:
+                flight.abandoned = True
+                self.metrics.timeouts.labels(name).inc()
+                log.error("run_timed_out", source=name, timeout_s=source.timeout,
+                          hint="abandoned as partial: it commits nothing and its next run is skipped until it unwinds")
+                return
+
+    def _begin(self, source: SourceConfig) -> _Flight | None:
+        with self._lock:
+            if self._stopping:
+                return None
+            current = self._flights.get(source.name)
+            if current is not None and not current.done.is_set():
+                reason = "timed_out_run_unwinding" if current.abandoned else "still_running"
+                self.metrics.skipped.labels(source.name, reason).inc()
+                log.warning("run_skipped", source=source.name, reason=reason,
+                            running_s=round(time.monotonic() - current.started, 1))
+                return None
+            flight = _Flight(source.name, time.monotonic())
+            self._flights[source.name] = flight
+        self.metrics.running.inc()
+        threading.Thread(target=self._execute, args=(source, flight), name=f"run-{source.name}", daemon=True).start()
+        return flight
+
+    def _execute(self, source: SourceConfig, flight: _Flight) -> None:
+        """One run on its own thread; every outcome, even a database outage, becomes a RunResult."""
+        started = datetime.now(UTC)
+        settings: RunSettings = replace(self._settings, timeout=source.timeout)
+        result: RunResult | None = None
+        try:
+            result = run_one(source, self.store, settings)
+        except BaselineError as exc:
+            log.error("run_failed", source=source.name, error=str(exc))
+            result = RunResult(source.name, "failed", started, finished_at=datetime.now(UTC), error=str(exc))
+        except Exception as exc:  # a bug must not kill the service; it is logged and counted as a failure
+            log.error("run_crashed", source=source.name, error=type(exc).__name__, exc_info=True)
+            error = f"internal error ({type(exc).__name__})"
+            result = RunResult(source.name, "failed", started, finished_at=datetime.now(UTC), error=error)
+        finally:
+            try:
+                if result is not None:
+                    self._after_run(source, result, time.monotonic() - flight.started)
+            finally:
+                self.metrics.running.dec()
+                flight.done.set()
+
+    def _after_run(self, source: SourceConfig, result: RunResult, duration: float) -> None:
+        """Metrics and health, then the run's notifications to non-durable sinks, then wake delivery."""
+        self.metrics.observe_run(result, duration)
+        if result.status == "ok":
+            self.health.record_ok(source.name, result.finished_at or datetime.now(UTC))
+        try:
+            if result.run_id is not None and result.types:
+                self.metrics.set_entities(source.name, self._entity_counts(source.name, result))
+            if result.run_id is not None and result.changes and not result.dry_run:
+                self._publish(result.run_id)
+                self._wake_delivery()
+        except BaselineError as exc:
+            log.warning("after_run_failed", source=source.name, error=str(exc),
+                        hint="notifications stay in the outbox for the durable sinks")
+
+    def _entity_counts(self, source: str, result: RunResult) -> dict[str, int]:
+        counts = {}
+        for t in result.types:
+            state = self.store.type_state(source, t.entity_type)
+            if state is not None:
+                counts[t.entity_type] = state.count
+        return counts
+
+    def _publish(self, run_id: int) -> None:
+        dispatcher = self._dispatcher
+        if all(s.durable for s in dispatcher.sinks):
+            return
+        batch = []
+        for row in self.store.history(run_id=run_id):
+            batch.append(to_record(row))
+            if len(batch) >= 500:
+                dispatcher.publish(batch)
+                batch = []
+        if batch:
+            dispatcher.publish(batch)
+
+    def _wake_delivery(self) -> None:
+        self._delivery_due.set()
+        with contextlib.suppress(JobLookupError, RuntimeError):  # stopping: the final delivery takes over
+            self._scheduler.modify_job("deliver", next_run_time=datetime.now(UTC))
+
+    def _deliver(self) -> None:
+        """The periodic job: deliver durable sinks' backlog (sinks in backoff wait their turn)."""
+        while not self._halt.is_set():
+            self._delivery_due.clear()
+            with self._deliver_lock:
+                if self._halt.is_set():
+                    return
+                try:
+                    self._dispatcher.deliver_pending()
+                    self.metrics.set_backlog(self._dispatcher.backlog())
+                except BaselineError as exc:
+                    log.warning("delivery_deferred", error=str(exc))
+                    return
+            if not self._delivery_due.is_set():
+                return
+
+    # -------------------------------------------------------------- health
+
+    def _seed_freshness(self) -> None:
+        now = datetime.now(UTC)
+        self.health.set_sources({name: schedule_period(s, now) for name, s in self._sources.items()})
+        for name in self._sources:
+            try:
+                runs = self.store.runs(name, limit=50)
+            except BaselineError:
+                return
+            for run in runs:
+                if run.status == "ok" and run.finished_at is not None:
+                    self.health.record_ok(name, run.finished_at)
+                    self.metrics.last_success.labels(name).set(run.finished_at.timestamp())
+                    break
+
+    def _health_report(self) -> tuple[int, bytes]:
+        return self.health.report(datetime.now(UTC))
+
+    # -------------------------------------------------------------- reload
+
+    def reload(self) -> bool:
+        """Reload the config file: add, remove and reschedule sources; a bad config changes nothing."""
+        try:
+            new = load_config(self.config_path)
+            _validate(new, self.config)
+            dispatcher = None
+            if new.notify != self.config.notify or _routes(new) != _routes(self.config):
+                dispatcher = build_dispatcher(new, self.store, include_stdout=True)
+        except (PollerError, CollectorError, BaselineError) as exc:
+            self.metrics.reloads.labels("rejected").inc()
+            log.error("config_rejected", path=self.config_path, error=str(exc), hint="the previous configuration keeps running")
+            return False
+        if dispatcher is not None:
+            with self._deliver_lock:
+                old, self._dispatcher = self._dispatcher, dispatcher
+            old.close()
+        self._apply(new)
+        self.metrics.reloads.labels("applied").inc()
+        return True
+
+    def _apply(self, new: Config) -> None:
+        old_sources = self._sources
+        wanted = {s.name: s for s in new.sources if s.enabled}
+        self.config, self._settings = new, settings_for(new)
+        self._sources = wanted
+        grace = _grace(new)
+        added, removed, rescheduled = sorted(set(wanted) - set(old_sources)), sorted(set(old_sources) - set(wanted)), []
+        for name in removed:
+            _quietly(self._scheduler.remove_job, _job_id(name))
+        for name, source in wanted.items():
+            if name in added:
+                self._add_job(source, first_run=source.run_at_start)
+            elif _schedule_key(source) != _schedule_key(old_sources[name]):
+                self._scheduler.reschedule_job(_job_id(name), trigger=build_trigger(source))
+                rescheduled.append(name)
+            self._scheduler.modify_job(_job_id(name), misfire_grace_time=grace)
+        now = datetime.now(UTC)
+        self.health.set_sources({name: schedule_period(s, now) for name, s in wanted.items()})
+        log.info("config_reloaded", path=self.config_path, added=added, removed=removed, rescheduled=rescheduled,
+                 sources=sorted(wanted))
+
+
+def _job_id(name: str) -> str:
+    return f"source:{name}"
+
+
+def _grace(config: Config) -> int:
+    return max(1, int(config.service.misfire_grace))
+
+
+def _schedule_key(source: SourceConfig) -> tuple[Any, ...]:
+    return (source.interval, source.cron, source.jitter)
+
+
+def _routes(config: Config) -> Mapping[str, Any]:
+    return {s.name: s.notify for s in config.sources}
+
+
+def _quietly(func: Any, *args: Any) -> None:
+    with contextlib.suppress(JobLookupError):
+        func(*args)
+
+
+def _validate(new: Config, old: Config) -> None:
+    """Everything a reload can check without I/O: collectors' options, sinks, and what needs a restart."""
+    if new.baseline.url != old.baseline.url:
+        raise ConfigError(f"{new.path}: baseline.url changed; restart the service to use another database")
+    for source in new.sources:
+        if source.enabled:
+            build_collector(source).close()
+    from poller.notify.registry import build_sink
+
+    for sink in new.notify.sinks:
+        build_sink(sink).close()
+    for name in ("workers", "metrics_port", "metrics_host"):
+        if getattr(new.service, name) != getattr(old.service, name):
+            log.warning("reload_needs_restart", setting=f"service.{name}", hint="kept at its running value until a restart")
+
+
+def run_service(config_path: str) -> int:
+    """``poller run``: open the store, start the service, serve until SIGTERM/SIGINT; returns the exit code."""
+    config = load_config(config_path)
+    store = open_config_store(config)
+    try:
+        service = Service(config_path, config, store)
+        service.install_signal_handlers()
+        if not log_debug_enabled():
+            logging.getLogger("apscheduler").setLevel(logging.ERROR)  # our own events say what it would
+        service.start()
+        return service.serve()
+    finally:
+        store.close()
+
+
+def log_debug_enabled() -> bool:
+    """True when -v put the stdlib loggers at debug level."""
+    return logging.getLogger().getEffectiveLevel() <= logging.DEBUG
