@@ -99,6 +99,8 @@ def bench_backend(backend: str, n: int, change: float, work: Path, pg_admin: str
     """Three snapshots (first load, changed, unchanged) on one backend."""
     pg = None
     if backend == "sqlite":
+        for stale in work.glob("baseline.db*"):
+            stale.unlink()
         url = f"sqlite:///{work / 'baseline.db'}"
     else:
         assert pg_admin, "--pg-url or POLLER_TEST_PG_URL is required for postgresql"
@@ -149,7 +151,8 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB; python {sys.version.split()[0]}")
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     for backend in backends:
-        bench_backend(backend, args.entities, args.change, work / backend, args.pg_url) if (work / backend).mkdir(exist_ok=True) is None else None
+        (work / backend).mkdir(exist_ok=True)
+        bench_backend(backend, args.entities, args.change, work / backend, args.pg_url)
     if args.compare:
         from compare import compare
 

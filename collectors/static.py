@@ -27,6 +27,7 @@ from collectors.base import (
 from collectors.errors import ListingIncomplete, OptionError
 
 _FIELDS = ("type", "key", "name", "parent", "state", "project", "updated_at", "attributes")
+_ALLOWED = frozenset(_FIELDS)
 _SUFFIXES = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 
@@ -156,31 +157,32 @@ def _load_yaml(path: Path, data: bytes) -> tuple[Any, list[int | None]]:
 
 def entity_from_record(raw: Any) -> Entity:
     """The Entity a static record describes; ValueError naming the problem otherwise."""
-    if not isinstance(raw, dict):
+    if type(raw) is not dict:
         raise ValueError("an entity must be a mapping")
-    for field in raw:
-        if field not in _FIELDS:
-            raise ValueError(f"unknown field {field!r} (allowed: {', '.join(_FIELDS)})")
+    if not _ALLOWED.issuperset(raw):
+        unknown = next(f for f in raw if f not in _ALLOWED)
+        raise ValueError(f"unknown field {unknown!r} (allowed: {', '.join(_FIELDS)})")
     etype = raw.get("type")
-    if not isinstance(etype, str) or not etype:
+    if type(etype) is not str or not etype:
         raise ValueError("missing required field 'type'")
     key = raw.get("key")
-    if isinstance(key, int) and not isinstance(key, bool):
-        key = str(key)
-    if not isinstance(key, str) or not key:
+    if type(key) is not str:
+        key = str(key) if type(key) is int else None
+    if not key:
         raise ValueError("missing required field 'key'")
     attributes = raw.get("attributes")
     if attributes is None:
         attributes = {}
-    if not isinstance(attributes, dict):
+    elif type(attributes) is not dict:
         raise ValueError(f"entity {key}: 'attributes' must be a mapping")
+    name, state, project = raw.get("name"), raw.get("state"), raw.get("project")
     return Entity(
         type=etype,
         key=key,
-        name=_optional_text(raw, "name", key),
+        name=name if type(name) is str and name else _optional_text(raw, "name", key),
         parent=_parent(raw.get("parent"), key),
-        state=_optional_text(raw, "state", key),
-        project=_optional_text(raw, "project", key),
+        state=state if type(state) is str and state else _optional_text(raw, "state", key),
+        project=project if type(project) is str and project else _optional_text(raw, "project", key),
         updated_at=_optional_text(raw, "updated_at", key),
         attributes=attributes,
     )
@@ -200,6 +202,8 @@ def _optional_text(raw: Mapping[str, Any], field: str, key: str) -> str | None:
 def _parent(value: Any, key: str) -> ParentRef | None:
     if value is None:
         return None
+    if type(value) is dict and len(value) == 2 and type(value.get("type")) is str and type(value.get("key")) is str and value["key"]:
+        return ParentRef(value["type"], value["key"])
     if not isinstance(value, dict) or not isinstance(value.get("type"), str) or value.get("key") in (None, ""):
         raise ValueError(f"entity {key}: 'parent' must be a mapping with 'type' and 'key'")
     return ParentRef(value["type"], str(value["key"]))

@@ -8,6 +8,7 @@ incomplete type, a failed run); only a broken store or a bug escapes as an excep
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import threading
@@ -281,6 +282,18 @@ def _scan_type(
 
 
 def _consume(listing: Listing, scan: _Scan, deadline: float | None) -> None:
+    # Parsing many small documents while a large heap is alive is several times slower
+    # with the cyclic GC running; nothing created here forms cycles worth collecting.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        _consume_items(listing, scan, deadline)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _consume_items(listing: Listing, scan: _Scan, deadline: float | None) -> None:
     rules, diff, spool, result = scan.rules, scan.diff, scan.spool, scan.result
     result.delta = listing.delta
     plain = not rules.ignore and not rules.sets
