@@ -290,6 +290,25 @@ def check_config(obj: Context) -> None:
 
 
 @main.command()
+@pass_context
+@errors_to_exit
+def serve(obj: Context) -> None:
+    """Only the push-event intake (events: in the config) until SIGTERM/SIGINT: no scheduled polls."""
+    from poller.events import serve as serve_events
+    from poller.snapshot import build_dispatcher
+
+    config = obj.config()
+    store = obj.store(config)
+    dispatcher = build_dispatcher(config, store, include_stdout=True)
+    try:
+        code = serve_events(config, store, dispatcher)
+    finally:
+        dispatcher.deliver_pending(force=True)
+        dispatcher.close()
+    sys.exit(code)
+
+
+@main.command()
 @click.option("--workdir", type=click.Path(file_okay=False), default=None, help="Keep the demo's files here.")
 @pass_context
 @errors_to_exit
