@@ -84,6 +84,7 @@ def seed_demo(cloud: Cloud) -> Seeded:
     r.add_volume(cloud, "scratch", batch["id"], 50)
     r.add_snapshot(cloud, data, "web-data-nightly")
     r.add_stack(cloud, "web-stack", web["id"])
+    r.add_stack(cloud, "infra-stack", seeded.admin_project["id"])
     return seeded
 
 

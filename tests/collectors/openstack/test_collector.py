@@ -24,7 +24,7 @@ EXPECTED = {
     "compute.hypervisor": 3, "compute.service": 5, "compute.aggregate": 1, "compute.keypair": 1,
     "image.image": 3, "network.network": 3, "network.subnet": 3, "network.port": 6, "network.router": 2,
     "network.floating_ip": 0, "network.security_group": 4, "block_storage.volume": 2,
-    "block_storage.snapshot": 1, "placement.resource_provider": 4, "orchestration.stack": 1,
+    "block_storage.snapshot": 1, "placement.resource_provider": 4, "orchestration.stack": 2,
 }
 
 
