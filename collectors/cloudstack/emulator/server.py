@@ -130,6 +130,11 @@ class CloudStackEmulator:
         self.stop()
 
     @property
+    def stopped(self) -> bool:
+        """True once ``stop()`` was called (until the next ``start()``)."""
+        return self._stopping.is_set()
+
+    @property
     def endpoint(self) -> str:
         """The API URL, e.g. ``http://127.0.0.1:41234/client/api``."""
         if self._server is None:
@@ -268,6 +273,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve(self.rfile.read(length) if length else b"")
 
     def _serve(self, body: bytes) -> None:
+        if self.emulator.stopped:
+            self.close_connection = True  # a kept-alive connection must not outlive stop()
+            return
         url = urlsplit(self.path)
         if url.path.rstrip("/") != API_PATH:
             self._send(404, b"<html><body>Not Found</body></html>", "text/html")

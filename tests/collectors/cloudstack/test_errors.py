@@ -163,6 +163,14 @@ class TestOtherErrors:
         listing, _ = run(collector, "cloudstack.zone")
         assert type(listing.error) is SourceUnreachable
 
+    def test_stop_also_ends_kept_alive_connections(self, make_collector: Make, emulator: CloudStackEmulator) -> None:
+        """After stop(), even a pooled keep-alive connection gets no answer: SourceUnreachable."""
+        collector = make_collector(retries=0)
+        assert run(collector, "cloudstack.zone")[0].complete
+        emulator.stop()
+        listing, _ = run(collector, "cloudstack.pod")
+        assert type(listing.error) is SourceUnreachable
+
     def test_non_json_answer_is_incomplete(self, make_collector: Make, emulator: CloudStackEmulator) -> None:
         """A wrong path (HTML 404) is an incomplete listing, not a crash."""
         listing, _ = run(make_collector(endpoint=emulator.endpoint.replace("/client/api", "/nothing")),
