@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+import orjson
+
 from baseline.canonical import escape_segment
 
 _MISSING = object()
@@ -176,6 +178,24 @@ def entity_document(
 
 
 ENVELOPE_FIELDS = ("name", "parent", "project", "state")
+_DOC_HEAD = b'{"attributes":'
+_NAME_KEY = b',"name":'
+
+
+def split_document(data: bytes) -> tuple[bytes, dict[str, Any]]:
+    """The attributes' JSON bytes and the parsed envelope of a canonical entity document.
+
+    Creates need the attributes only to pass them on, so they are cut out of the bytes
+    rather than parsed: with keys sorted, the envelope follows the attributes, and the
+    last top-level ``,"name":`` is the envelope's (keys inside strings are escaped, and
+    the fields after ``name`` hold no ``name`` key).
+    """
+    cut = data.rfind(_NAME_KEY)
+    if not data.startswith(_DOC_HEAD) or cut < 0:
+        doc = orjson.loads(data)
+        return orjson.dumps(doc.get("attributes"), option=orjson.OPT_SORT_KEYS), doc
+    envelope = orjson.loads(b"{" + data[cut + 1 :])
+    return data[len(_DOC_HEAD) : cut], envelope
 
 
 def envelope_changes(old_doc: Mapping[str, Any], new_doc: Mapping[str, Any]) -> dict[str, Any]:

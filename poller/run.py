@@ -31,6 +31,7 @@ from baseline.diff import (
     envelope_changes,
     field_changes,
     plan_deletions,
+    split_document,
 )
 from baseline.errors import BaselineError, CanonicalError
 from baseline.store import Store, StoredEntity, Transaction, TypeState, to_signed, to_unsigned
@@ -404,15 +405,17 @@ def _apply_type(tx: Transaction, ctx: _CommitContext, scan: _Scan, tombstones: d
         upserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         for pending in batch:
-            doc = orjson.loads(pending.document)
             payload = pending.document if ctx.settings.store_payloads else None
             if pending.action == "create":
+                attributes, doc = split_document(pending.document)
+                doc["attributes"] = orjson.Fragment(attributes)
                 version = tombstones.get(pending.key, 0) + 1
                 row = _row(ctx, name, pending.key, pending.hash, version, payload, doc, first_seen=ctx.now)
                 (upserts if pending.key in tombstones else inserts).append(row)
                 _notify(ctx, scan, pending.key, "create", version, doc, None, pending.hash, None, None, initial)
                 created += 1
                 continue
+            doc = orjson.loads(pending.document)
             stored = old[pending.key]
             if refingerprint and stored.payload is not None and rehash(stored.payload, scan.rules) == pending.hash:
                 updates.append(_update_row(pending.key, pending.hash, stored.version, payload, doc, stored.last_changed))

@@ -93,3 +93,21 @@ class TestFieldChanges:
     def test_equal_documents_have_no_changes(self, doc: dict[str, int]) -> None:
         """A document compared with itself has no changes."""
         assert field_changes(doc, dict(doc)) == []
+
+
+class TestSplitDocument:
+    """Cutting the attributes out of a canonical document without parsing them."""
+
+    def test_split_matches_parse(self) -> None:
+        """Nested "name" keys and tricky strings do not fool the cut."""
+        import orjson
+
+        from baseline.canonical import canonical_bytes
+        from baseline.diff import entity_document, split_document
+
+        attributes = {"image": {"name": "x"}, "s": 'a,"name":b', "name": "inner"}
+        doc = entity_document('n,"name":', ("host", "h"), "ACTIVE", None, attributes)
+        data = canonical_bytes(doc)
+        raw, envelope = split_document(data)
+        assert orjson.loads(raw) == attributes
+        assert envelope == {"name": 'n,"name":', "parent": {"type": "host", "key": "h"}, "project": None, "state": "ACTIVE"}
