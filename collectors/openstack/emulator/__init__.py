@@ -14,6 +14,7 @@ in-process API to change the emulated cloud and inject faults. Never imports
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -32,9 +33,10 @@ __all__ = ["OpenStackEmulator", "Fault", "LoggedRequest"]
 class OpenStackEmulator:
     """The emulated cloud and its HTTP server; a context manager that starts and stops it."""
 
-    def __init__(self, clock: Callable[[], datetime] | None = None, seed: int = 0) -> None:
+    def __init__(self, clock: Callable[[], datetime] | None = None, seed: int = 0,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.cloud = Cloud(clock)
-        self.server = EmulatorServer(self.cloud)
+        self.server = EmulatorServer(self.cloud, ssl_context)
         self.keystone = Keystone(self.server, self.cloud)
         self.compute = Compute(self.server, self.cloud)
         self.network = Network(self.server, self.cloud, seed)

@@ -9,6 +9,7 @@ It holds no resource logic.
 from __future__ import annotations
 
 import re
+import ssl
 import threading
 import time
 import uuid
@@ -123,8 +124,9 @@ class LoggedRequest:
 class EmulatorServer:
     """Routes, tokens, faults and the request log around one ThreadingHTTPServer."""
 
-    def __init__(self, cloud: Cloud) -> None:
+    def __init__(self, cloud: Cloud, ssl_context: ssl.SSLContext | None = None) -> None:
         self.cloud = cloud
+        self.ssl_context = ssl_context
         self.routes: list[Route] = []
         self.faults: list[Fault] = []
         self.tokens: dict[str, Token] = {}
@@ -139,6 +141,8 @@ class EmulatorServer:
         handler = type("Handler", (_Handler,), {"emulator": self})
         httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         httpd.daemon_threads = True
+        if self.ssl_context is not None:
+            httpd.socket = self.ssl_context.wrap_socket(httpd.socket, server_side=True)
         httpd.block_on_close = False
         self._httpd = httpd
         self._thread = threading.Thread(target=httpd.serve_forever, name="openstack-emulator", daemon=True)
@@ -155,7 +159,7 @@ class EmulatorServer:
         if self._httpd is None:
             raise RuntimeError("the emulator is not started")
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.ssl_context else 'http'}://{host}:{port}"
 
     # -- registration and tokens ------------------------------------------------
     def route(self, method: str, pattern: str, handler: Handler, *, public: bool = False) -> None:
