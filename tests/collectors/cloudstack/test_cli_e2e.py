@@ -30,7 +30,7 @@ def snapshot(config: Path, emulator: CloudStackEmulator) -> tuple[int, list[dict
 class TestSnapshotCli:
     @pytest.mark.slow
     def test_idle_cloud_is_silent_and_a_change_is_one_update(self, tmp_path: Path) -> None:
-        """First poll creates; moving counters emit nothing; a renamed VM emits exactly its update; no key leaks."""
+        """First poll creates; moving counters emit nothing; a rename is one update; the demo's changes show."""
         with CloudStackEmulator() as emulator:
             emulator.seed_demo()
             config = tmp_path / "poller.yaml"
@@ -57,5 +57,13 @@ class TestSnapshotCli:
             assert code == 3, stderr
             assert [(n["action"], n["key"], n["name"]) for n in changed] == [("update", vm["id"], "web-renamed")]
             assert {"path": "/displayname", "old": "vm-001", "new": "web-renamed"} in changed[0]["changes"]
-            outputs = json.dumps(first + idle + changed) + stderr
+
+            ids = emulator.apply_demo_changes()
+            code, demo, stderr = snapshot(config, emulator)
+            assert code == 3, stderr
+            vm_actions = {(n["action"], n["key"]) for n in demo if n["entity_type"] == "cloudstack.virtualmachine"}
+            assert vm_actions == {("create", ids["deployed"]), ("update", ids["stopped"]), ("delete", ids["destroyed"])}
+            assert ("update", ids["attached"]) in {(n["action"], n["key"]) for n in demo}
+
+            outputs = json.dumps(first + idle + changed + demo) + stderr
             assert emulator.api_key not in outputs and emulator.secret_key not in outputs
