@@ -65,4 +65,4 @@ class TestMapping:
         """Each declared type maps, with its own type name."""
         from collectors.cloudstack.types import ALL_TYPES
         for etype in ALL_TYPES:
-            assert mapping.to_entities(etype.name, [{"id": "x", "zoneid": "z"}])[0].type == etype.name
+            assert mapping.to_entities(etype.name, [{"id": "x", "zoneid": "z", "podid": "p"}])[0].type == etype.name
