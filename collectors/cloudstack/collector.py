@@ -58,7 +58,11 @@ class Plan:
         return (base, {**base, "projectid": -1}) if self.projects else (base,)
 
     def identity(self, raw: Mapping[str, Any]) -> tuple[str, str]:
-        """What is unique per record: the id, plus the zone for per-zone template/ISO records."""
+        """What is unique per record: the id, plus the zone for per-zone template/ISO records.
+
+        listTemplates/listIsos count distinct ``temp_zone_pair`` rows (QueryManagerImpl
+        searchForTemplatesInternal), so their count is compared with (id, zone) pairs.
+        """
         return str(raw.get("id")), str(raw.get("zoneid", "")) if self.key in ("template", "iso") else ""
 
 
