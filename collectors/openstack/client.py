@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -208,7 +208,7 @@ class OpenStackClient:
                                 f"{MAX_RELISTS + 1} times; listing abandoned")
 
     def _one_pass(self, proxy: Any, query: Query, etype: str, page_size: int, endpoint: Any,
-                  seen: dict[str, int], pass_no: int) -> Iterator[dict[str, Any]]:
+                  seen: dict[str, int], pass_no: int) -> Generator[dict[str, Any], None, bool]:
         """Page through once; returns True when a marker vanished and the listing must restart."""
         params = dict(query.params)
         if query.paged:

@@ -8,6 +8,7 @@ leave it; never imports ``poller/`` or ``baseline/``.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -71,7 +72,7 @@ class OpenStackCollector(Collector):
         self.config: OpenStackOptions = parse_options(source, options)
         self.client = OpenStackClient(source, self.config)
 
-    def warnings(self) -> list[str]:
+    def warnings(self) -> builtins.list[str]:
         notes = list(self.config.notes)
         if self.config.verify is False or self.client.region.config.get("verify") is False:
             notes.append(f"source {self.source!r}: TLS certificate verification is off")
@@ -163,6 +164,6 @@ class OpenStackCollector(Collector):
             return server_entity(raw, self._hypervisor_hosts())
         return MAPPERS[etype.name](raw)
 
-    def translate_event(self, event: Mapping[str, Any]) -> list[tuple[str, str]]:
+    def translate_event(self, event: Mapping[str, Any]) -> builtins.list[tuple[str, str]]:
         """The (type, key) pairs an oslo.messaging notification (v1 or v2 envelope) is about."""
         return event_targets(event)

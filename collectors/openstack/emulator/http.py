@@ -159,6 +159,7 @@ class EmulatorServer:
         if self._httpd is None:
             raise RuntimeError("the emulator is not started")
         host, port = self._httpd.server_address[:2]
+        host = host.decode() if isinstance(host, bytes) else host
         return f"{'https' if self.ssl_context else 'http'}://{host}:{port}"
 
     # -- registration and tokens ------------------------------------------------

@@ -23,14 +23,14 @@ def _mac() -> str:
 
 
 def add_domain(cloud: Cloud, name: str, **extra: Any) -> dict[str, Any]:
-    record = {"id": extra.pop("id", None) or uuid.uuid4().hex, "name": name, "description": "",
+    record: dict[str, Any] = {"id": extra.pop("id", None) or uuid.uuid4().hex, "name": name, "description": "",
               "enabled": True, "tags": [], "options": {}}
     record.update(extra)
     return cloud.add("identity.domain", record)
 
 
 def add_project(cloud: Cloud, name: str, domain_id: str = "default", **extra: Any) -> dict[str, Any]:
-    record = {"id": extra.pop("id", None) or uuid.uuid4().hex, "name": name, "domain_id": domain_id,
+    record: dict[str, Any] = {"id": extra.pop("id", None) or uuid.uuid4().hex, "name": name, "domain_id": domain_id,
               "description": "", "enabled": True, "is_domain": False, "parent_id": domain_id,
               "tags": [], "options": {}}
     record.update(extra)
@@ -39,7 +39,7 @@ def add_project(cloud: Cloud, name: str, domain_id: str = "default", **extra: An
 
 def add_user(cloud: Cloud, name: str, password: str, domain_id: str = "default",
              project_id: str | None = None, roles: tuple[str, ...] = ("member",), **extra: Any) -> dict[str, Any]:
-    record = {"id": extra.pop("id", None) or uuid.uuid4().hex, "name": name, "domain_id": domain_id,
+    record: dict[str, Any] = {"id": extra.pop("id", None) or uuid.uuid4().hex, "name": name, "domain_id": domain_id,
               "enabled": True, "password_expires_at": None, "options": {},
               "default_project_id": project_id}
     record.update(extra)
@@ -50,7 +50,7 @@ def add_user(cloud: Cloud, name: str, password: str, domain_id: str = "default",
 
 
 def add_flavor(cloud: Cloud, name: str, vcpus: int, ram: int, disk: int, **extra: Any) -> dict[str, Any]:
-    record = {"id": extra.pop("id", None) or str(uuid.uuid4()), "name": name, "vcpus": vcpus, "ram": ram,
+    record: dict[str, Any] = {"id": extra.pop("id", None) or str(uuid.uuid4()), "name": name, "vcpus": vcpus, "ram": ram,
               "disk": disk, "OS-FLV-EXT-DATA:ephemeral": 0, "swap": 0, "rxtx_factor": 1.0,
               "os-flavor-access:is_public": True, "OS-FLV-DISABLED:disabled": False,
               "description": None, "extra_specs": {}}
@@ -243,7 +243,7 @@ def add_volume(cloud: Cloud, name: str, project_id: str, size: int, server: dict
         attachments = [{"id": volume_id, "attachment_id": str(uuid.uuid4()), "volume_id": volume_id,
                         "server_id": server["id"], "host_name": None, "device": "/dev/vdb",
                         "attached_at": iso(cloud.clock())}]
-    record = {"id": volume_id, "name": name, "status": "in-use" if server else "available", "size": size,
+    record: dict[str, Any] = {"id": volume_id, "name": name, "status": "in-use" if server else "available", "size": size,
               "availability_zone": "nova", "bootable": str(bootable).lower(), "encrypted": False,
               "multiattach": False, "volume_type": "lvmdriver-1", "snapshot_id": None, "source_volid": None,
               "description": None, "metadata": {}, "attachments": attachments, "replication_status": None,
@@ -278,7 +278,7 @@ def add_resource_provider(cloud: Cloud, name: str, parent: dict[str, Any] | None
 
 
 def add_stack(cloud: Cloud, name: str, project_id: str, status: str = "CREATE_COMPLETE") -> dict[str, Any]:
-    record = {"id": str(uuid.uuid4()), "stack_name": name, "stack_status": status,
+    record: dict[str, Any] = {"id": str(uuid.uuid4()), "stack_name": name, "stack_status": status,
               "stack_status_reason": "Stack CREATE completed successfully", "description": "",
               "project": project_id, "stack_owner": None, "stack_user_project_id": uuid.uuid4().hex,
               "parent": None, "deletion_time": None, "updated_time": None, "tags": None}

@@ -81,7 +81,7 @@ class TestHttp:
 
     def _token(self, emulator: OpenStackEmulator, password: str | None = None) -> requests.Response:
         auth = emulator.source_options()["auth"]
-        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        body: dict[str, Any] = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
             "name": auth["username"], "domain": {"name": "Default"}, "password": password or auth["password"]}}},
             "scope": {"project": {"name": auth["project_name"], "domain": {"name": "Default"}}}}}
         return requests.post(emulator.auth_url + "/v3/auth/tokens", json=body, timeout=10)
