@@ -9,7 +9,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,21 @@ from poller.notify.amqp import AmqpSink, routing_key, safe_broker
 from poller.notify.base import OutboxRecord
 from tests.poller.notify.conftest import Bound, RabbitControl, bind_exchange, drive, make_records, raw_body, unbind_exchange
 
+_OPENED: list[AmqpSink] = []
+
 
 def sink_for(url: str, **options: Any) -> AmqpSink:
-    return AmqpSink("bus", {"url": url, **options})
+    """A sink on ``url``, closed after the test."""
+    sink = AmqpSink("bus", {"url": url, **options})
+    _OPENED.append(sink)
+    return sink
+
+
+@pytest.fixture(autouse=True)
+def _close_sinks() -> Iterator[None]:
+    yield
+    while _OPENED:
+        _OPENED.pop().close()
 
 
 class TestOptions:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 import traceback
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -30,8 +31,21 @@ from tests.poller.notify.conftest import Answer, Receiver, drive, load_verify_re
 SECRET = "s3cr3t-for-tests"
 
 
+_OPENED: list[WebhookSink] = []
+
+
 def sink_for(url: str, **options: Any) -> WebhookSink:
-    return WebhookSink("hook", {"url": url, **options})
+    """A sink on ``url``, closed after the test."""
+    sink = WebhookSink("hook", {"url": url, **options})
+    _OPENED.append(sink)
+    return sink
+
+
+@pytest.fixture(autouse=True)
+def _close_sinks() -> Iterator[None]:
+    yield
+    while _OPENED:
+        _OPENED.pop().close()
 
 
 class TestOptions:
