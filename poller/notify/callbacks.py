@@ -188,12 +188,12 @@ class CallbackSink:
             self.calls += 1
 
     def _drop(self, record: OutboxRecord) -> None:
-        self.dropped += 1
-        if self.dropped % _DROP_LOG_EVERY == 1:
+        with self._idle:  # deliver and close may both count drops
+            self.dropped += 1
+            dropped = self.dropped
+        if dropped % _DROP_LOG_EVERY == 1:
             reason = "closed" if self._closed else "queue_full"
-            log.warning(
-                "callback_dropped", sink=self.name, reason=reason, notification_id=record.id, dropped=self.dropped
-            )
+            log.warning("callback_dropped", sink=self.name, reason=reason, notification_id=record.id, dropped=dropped)
 
     def _discard_queued(self) -> int:
         left = 0
@@ -204,7 +204,8 @@ class CallbackSink:
                 break
             if item is not _STOP:
                 left += 1
-        self.dropped += left
+        with self._idle:
+            self.dropped += left
         self._done(left)
         return left
 
