@@ -42,6 +42,7 @@ from poller.snapshot import build_collector, build_dispatcher, open_config_store
 log = structlog.get_logger("poller.service")
 
 DELIVERY_INTERVAL = 5.0  # seconds between retries of durable sinks' backlog
+PRUNE_INTERVAL = 3600.0  # seconds between prunes of delivered history older than baseline.history_days
 TIMEOUT_GRACE = 1.0  # the scheduler stops waiting this long after a run's own deadline
 _DOW = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
@@ -180,6 +181,10 @@ class Service:
             self._add_job(source, first_run=source.run_at_start)
         self._scheduler.add_job(self._deliver, IntervalTrigger(seconds=DELIVERY_INTERVAL, timezone=UTC), id="deliver",
                                 name="deliver", executor="delivery", next_run_time=datetime.now(UTC))
+        self._scheduler.add_job(self._prune, IntervalTrigger(seconds=PRUNE_INTERVAL, timezone=UTC), id="prune", name="prune",
+                                executor="delivery")
+        if not self._sources:
+            log.warning("no_enabled_sources", config=self.config_path, hint="add sources and send SIGHUP")
         log.info("service_started", config=self.config_path, sources=sorted(self._sources), workers=svc.workers,
                  metrics=None if self.server is None else f"{self.server.host}:{self.server.port}")
 
@@ -373,6 +378,22 @@ class Service:
                     return
             if not self._delivery_due.is_set():
                 return
+
+    def _prune(self) -> None:
+        """Drop notifications older than baseline.history_days that every durable sink has received."""
+        before = datetime.now(UTC) - timedelta(days=self.config.baseline.history_days)
+        with self._deliver_lock:
+            try:
+                durable = [self.store.cursor(s.name) for s in self._dispatcher.durable]
+                keep_after = min((c.position for c in durable if c is not None), default=self.store.last_seq())
+                if any(c is None for c in durable):
+                    return
+                removed = self.store.prune_history(before, keep_after)
+            except BaselineError as exc:
+                log.warning("prune_deferred", error=str(exc))
+                return
+        if removed:
+            log.info("history_pruned", removed=removed, before=before.isoformat(), history_days=self.config.baseline.history_days)
 
     # -------------------------------------------------------------- health
 

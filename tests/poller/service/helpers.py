@@ -23,10 +23,10 @@ def vms(count: int, flavor: str = "small", start: int = 0) -> list[dict[str, Any
 
 
 def write_config(path: Path, *, db: str, sink: Path | None, sources: Sequence[dict[str, Any]], service: dict[str, Any] | None = None,
-                 extra_sinks: Sequence[dict[str, Any]] = ()) -> Path:
+                 extra_sinks: Sequence[dict[str, Any]] = (), baseline: dict[str, Any] | None = None) -> Path:
     """A poller.yaml (JSON is YAML) with a jsonl sink, the given sources and service settings."""
     sinks = ([{"name": "file", "type": "jsonl", "path": str(sink)}] if sink is not None else []) + list(extra_sinks)
-    doc = {"baseline": {"url": db}, "notify": {"sinks": sinks}, "sources": list(sources),
+    doc = {"baseline": {"url": db, **(baseline or {})}, "notify": {"sinks": sinks}, "sources": list(sources),
            "service": {"stop_timeout": 10, **(service or {})}}
     path.write_text(json.dumps(doc))
     return path

@@ -47,9 +47,9 @@ class Pipe:
 def make_service(tmp_path: Path) -> Iterator:
     started: list[Service] = []
 
-    def make(sources: list[dict], **service: object) -> Service:
-        cfg = write_config(tmp_path / "poller.yaml", db=f"sqlite:///{tmp_path}/b.db", sink=tmp_path / "out.jsonl",
-                           sources=sources, service=service)
+    def make(sources: list[dict], sink: Path | None = tmp_path / "out.jsonl", baseline: dict | None = None, **service: object) -> Service:
+        cfg = write_config(tmp_path / "poller.yaml", db=f"sqlite:///{tmp_path}/b.db", sink=sink,
+                           sources=sources, service=service, baseline=baseline)
         config = load_config(str(cfg))
         svc = Service(str(cfg), config, open_store(config.baseline.url))
         svc.start()
@@ -185,3 +185,26 @@ class TestReload:
                      sources=[static_source("a", a), {"name": "x", "collector": "static", "options": {}}])
         assert svc.reload() is False
         assert svc._scheduler.get_job("source:x") is None
+
+
+class TestPrune:
+    """The hourly prune of delivered history."""
+
+    def test_delivered_history_past_history_days_is_pruned(self, tmp_path: Path, make_service) -> None:
+        """With history_days 0, notifications every durable sink received are dropped from the outbox."""
+        inv = tmp_path / "inv.jsonl"
+        write_inventory(inv, vms(3))
+        svc = make_service([static_source("inv", inv, interval=3600)], baseline={"history_days": 0})
+        wait_for(lambda: len(read_jsonl(tmp_path / "out.jsonl")) == 3, what="3 creates")
+        svc._prune()
+        assert list(svc.store.history()) == []
+
+    def test_undelivered_history_is_kept(self, tmp_path: Path, make_service) -> None:
+        """Notifications a durable sink has not received yet are never pruned."""
+        inv = tmp_path / "inv.jsonl"
+        write_inventory(inv, vms(3))
+        (tmp_path / "blocked").mkdir()
+        svc = make_service([static_source("inv", inv, interval=3600)], sink=tmp_path / "blocked", baseline={"history_days": 0})
+        wait_for(lambda: sample(svc, "poller_runs_total", source="inv", status="ok") == 1, what="the first run")
+        svc._prune()
+        assert len(list(svc.store.history())) == 3
