@@ -243,4 +243,3 @@ def validate_options(name: str, options: Mapping[str, Any]) -> CallbackOptions:
     if timeout is None or not math.isfinite(timeout):
         raise SinkConfigError(f"notify.sinks.{name}.close_timeout: must be a duration like 5, 5s or 1m (0 or more)")
     return CallbackOptions(queue_size=size, close_timeout=timeout)
-

@@ -45,9 +45,7 @@ EXCERPT_CHARS = 200
 _READ_LIMIT = 64 * 1024
 FORMATS = ("cloudevents", "notification")
 _OPTIONS = frozenset({"url", "timeout", "headers", "secret", "batch_size", "verify", "format", "retry_statuses"})
-_OWN_HEADERS = frozenset(
-    h.lower() for h in ("Content-Type", "Content-Length", "Host", TIMESTAMP_HEADER, SIGNATURE_HEADER)
-)
+_OWN_HEADERS = frozenset(h.lower() for h in ("Content-Type", "Content-Length", "Host", TIMESTAMP_HEADER, SIGNATURE_HEADER))
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 REDACTED = "[redacted]"
