@@ -112,14 +112,14 @@ class AmqpListener:
             queue = kombu.Queue(
                 self.settings.queue, durable=True, auto_delete=False,
                 queue_arguments={"x-expires": QUEUE_EXPIRES_MS},
-                bindings=[kombu.binding(ex, routing_key=self.settings.topic) for ex in exchanges],
+                bindings=[kombu.binding(ex, routing_key=topic) for ex in exchanges for topic in self.settings.topics],
             )
             channel = conn.channel()
             with kombu.Consumer(channel, queues=[queue], on_message=self._on_message,
                                 prefetch_count=self.settings.prefetch):
                 self.ready.set()
                 log.info("events_amqp_consuming", source=self.source, broker=self.broker, queue=self.settings.queue,
-                         exchanges=list(self.settings.exchanges), topic=self.settings.topic)
+                         exchanges=list(self.settings.exchanges), topics=list(self.settings.topics))
                 while not self._stop.is_set():
                     try:
                         conn.drain_events(timeout=1)

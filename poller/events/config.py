@@ -14,7 +14,7 @@ queue bound, per-source authentication). Every problem is one ConfigError naming
       sources:
         os1:
           token: ${OS1_EVENTS_TOKEN}          # Authorization: Bearer <token>
-          amqp: {url: "amqp://...", exchanges: [nova, neutron], topic: notifications.info}
+          amqp: {url: "amqp://...", exchanges: [nova, neutron], topic: notifications.info}  # topic: one or a list
         cs1:
           hmac_secret: ${CS_WEBHOOK_SECRET}   # CloudStack webhooks: X-CS-Signature
         lab:
@@ -66,7 +66,7 @@ class AmqpConfig:
 
     url: str = field(repr=False)
     exchanges: tuple[str, ...]
-    topic: str
+    topics: tuple[str, ...]  # binding keys: notifications.info, versioned_notifications.info, '#'...
     queue: str
     durable_exchanges: bool
     prefetch: int = 100
@@ -198,6 +198,15 @@ class _Check:
             raise self.fail(key, "must be between 1 byte and 256 MiB")
         return number
 
+    def topics(self, value: Any, key: str, cloudstack: bool) -> tuple[str, ...]:
+        if value is None:
+            return (CLOUDSTACK_TOPIC if cloudstack else OPENSTACK_TOPIC,)
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not value or not all(isinstance(x, str) and x for x in value):
+            raise self.fail(key, "must be a binding key like notifications.info, or a list of them")
+        return tuple(dict.fromkeys(value))
+
     def sources(self, raw: Any) -> dict[str, SourceEvents]:
         section = self.mapping(raw, "sources")
         out: dict[str, SourceEvents] = {}
@@ -250,7 +259,7 @@ class _Check:
         return AmqpConfig(
             url=url,
             exchanges=tuple(dict.fromkeys(exchanges)),
-            topic=self.text(section, "topic", f"{key}.") or (CLOUDSTACK_TOPIC if cloudstack else OPENSTACK_TOPIC),
+            topics=self.topics(section.get("topic"), f"{key}.topic", cloudstack),
             queue=self.text(section, "queue", f"{key}.") or f"cloud-poller.events.{name}",
             durable_exchanges=durable,
             prefetch=self.integer(section, "prefetch", f"{key}.", 100, 1, 65535),

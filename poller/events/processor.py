@@ -26,19 +26,22 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, cast
 
 import structlog
 
+from baseline.errors import BaselineError
 from baseline.store import Store
 from collectors.base import Collector
+from collectors.errors import CollectorError
 from poller.config import Config, SourceConfig
 from poller.errors import PollerError
 from poller.events.config import EventsConfig
 from poller.events.stats import Stats
 from poller.notify.dispatch import Dispatcher, to_record
 from poller.refresh import refresh
-from poller.run import RunResult, RunSettings
+from poller.run import HOLDER, RunResult, RunSettings
 from poller.snapshot import build_collector, settings_for
 
 log = structlog.get_logger("poller.events")
@@ -321,11 +324,18 @@ class EventProcessor:
     def _refresh(self, src: _Source, targets: list[_Target]) -> RunResult | None:
         assert src.collector is not None
         pairs = [(t.etype, t.key) for t in targets]
-        self.stats.add("fetched", src.config.name, len(pairs))
         try:
+            if self.store.lease_holder(src.config.name) == HOLDER:
+                # Held by this very process, and not by us (one refresh per source at a time here): a
+                # scheduled snapshot of ``poller run``. run.py's lease admits its own holder again, so
+                # without this check the two would interleave (see docs/events.md, "Concurrency").
+                self.stats.add("busy", src.config.name)
+                return RunResult(src.config.name, "busy", datetime.now(UTC))
+            self.stats.add("fetched", src.config.name, len(pairs))
             result = refresh(src.config, src.collector, self.store, src.settings, pairs)
         except Exception as exc:  # a broken store or a bug: retried, never kills the worker
-            log.error("event_refresh_failed", source=src.config.name, error=type(exc).__name__, detail=str(exc))
+            detail = str(exc) if isinstance(exc, PollerError | BaselineError | CollectorError) else None
+            log.error("event_refresh_failed", source=src.config.name, error=type(exc).__name__, detail=detail)
             return None
         if result.status == "busy":
             self.stats.add("busy", src.config.name)

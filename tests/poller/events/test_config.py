@@ -46,8 +46,8 @@ class TestDefaults:
         cfg = load({"sources": {"os1": {"token": "t", "amqp": {"url": "amqp://h//"}},
                                 "cs1": {"hmac_secret": "s", "amqp": {"url": "amqp://h//"}}}})
         os_amqp, cs_amqp = cfg.sources["os1"].amqp, cfg.sources["cs1"].amqp
-        assert "nova" in os_amqp.exchanges and os_amqp.topic == OPENSTACK_TOPIC and not os_amqp.durable_exchanges
-        assert cs_amqp.exchanges == ("cloudstack-events",) and cs_amqp.topic == "#" and cs_amqp.durable_exchanges
+        assert "nova" in os_amqp.exchanges and os_amqp.topics == (OPENSTACK_TOPIC,) and not os_amqp.durable_exchanges
+        assert cs_amqp.exchanges == ("cloudstack-events",) and cs_amqp.topics == ("#",) and cs_amqp.durable_exchanges
         assert os_amqp.queue == "cloud-poller.events.os1"
 
     def test_secrets_come_from_the_environment(self) -> None:

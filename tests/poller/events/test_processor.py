@@ -21,7 +21,7 @@ from collectors.errors import ListingIncomplete
 from poller.config import Config, SourceConfig
 from poller.events.config import events_config
 from poller.events.processor import EventProcessor, QueueFull
-from poller.run import RunResult, RunSettings, run_source
+from poller.run import HOLDER, RunResult, RunSettings, run_source
 
 VM = EntityType("vm")
 
@@ -165,6 +165,17 @@ class TestRetries:
         harness.store.release_lease("src", "snapshot-elsewhere")
         assert harness.processor.wait_idle(3)
         assert harness.notes() == [("update", "b")]
+
+    def test_snapshot_in_this_process_makes_the_source_busy(self, harness: Harness) -> None:
+        """A lease held by this process (poller run's scheduled snapshot) is waited for like a foreign one."""
+        now = datetime.now(UTC)
+        assert harness.store.acquire_lease("src", HOLDER, now + timedelta(minutes=5), now)
+        harness.api["a"] = "stopped"
+        harness.processor.submit("src", [{"vm": "a"}])
+        time.sleep(0.3)
+        assert harness.notes() == [] and harness.cloud.fetches == []
+        harness.store.release_lease("src", HOLDER)
+        assert harness.processor.wait_idle(3) and harness.notes() == [("update", "a")]
 
     def test_failed_fetch_is_retried(self, harness: Harness) -> None:
         """A fetch that fails once is retried and the change is still applied."""
