@@ -413,4 +413,7 @@ def _failed_types(outcome: RunResult | None, targets: list[_Target]) -> set[str]
         return {t.etype for t in targets}
     if outcome.status == "busy":
         return set()
-    return {t.entity_type for t in outcome.types if t.status == "incomplete"}
+    incomplete = {t.entity_type for t in outcome.types if t.status == "incomplete"}
+    if outcome.status == "partial" and not incomplete and not outcome.held:
+        return {t.etype for t in targets}  # abandoned (timeout, lease lost before commit): nothing was committed
+    return incomplete

@@ -177,6 +177,24 @@ class TestRetries:
         harness.store.release_lease("src", HOLDER)
         assert harness.processor.wait_idle(3) and harness.notes() == [("update", "a")]
 
+    def test_refresh_that_lost_its_lease_is_retried(self, harness: Harness) -> None:
+        """A refresh abandoned before commit (its lease released under it) commits nothing and is retried."""
+        cloud, store = harness.cloud, harness.store
+        original = cloud.fetch
+        calls = []
+
+        def fetch_losing_lease(etype: EntityType, key: str) -> Entity | None:
+            calls.append(key)
+            if len(calls) == 1:
+                store.release_lease("src", HOLDER)  # as a snapshot in this process finishing would
+            return original(etype, key)
+
+        cloud.fetch = fetch_losing_lease  # type: ignore[method-assign]
+        harness.api["d"] = "stopped"
+        harness.processor.submit("src", [{"vm": "d"}])
+        assert harness.processor.wait_idle(3)
+        assert calls == ["d", "d"] and harness.notes() == [("update", "d")]
+
     def test_failed_fetch_is_retried(self, harness: Harness) -> None:
         """A fetch that fails once is retried and the change is still applied."""
         harness.cloud.failures = 1
