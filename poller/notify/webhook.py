@@ -43,7 +43,7 @@ MAX_BATCH_SIZE = 1000
 RETRYABLE_CLIENT_STATUSES = frozenset({408, 429})
 EXCERPT_CHARS = 200
 _READ_LIMIT = 64 * 1024
-FORMATS = ("cloudevents", "notification")
+FORMATS = ("notification", "cloudevents")
 _OPTIONS = frozenset({"url", "timeout", "headers", "secret", "batch_size", "verify", "format", "retry_statuses"})
 _OWN_HEADERS = frozenset(h.lower() for h in ("Content-Type", "Content-Length", "Host", TIMESTAMP_HEADER, SIGNATURE_HEADER))
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -99,7 +99,7 @@ class WebhookOptions:
     secret: str | None
     batch_size: int
     verify: bool | str
-    format: str = "cloudevents"
+    format: str = "notification"
     retry_statuses: frozenset[int] = RETRYABLE_CLIENT_STATUSES
 
 

@@ -35,8 +35,8 @@ _OPENED: list[WebhookSink] = []
 
 
 def sink_for(url: str, **options: Any) -> WebhookSink:
-    """A sink on ``url``, closed after the test."""
-    sink = WebhookSink("hook", {"url": url, **options})
+    """A sink on ``url`` (CloudEvents envelope unless the test picks a format), closed after the test."""
+    sink = WebhookSink("hook", {"url": url, "format": "cloudevents", **options})
     _OPENED.append(sink)
     return sink
 
@@ -245,13 +245,17 @@ class TestDelivery:
         """With a secret every request carries the clock's timestamp and a signature the docs recipe verifies."""
         verify = load_verify_recipe()
         now = time.time()
-        WebhookSink("hook", {"url": receiver.url, "secret": SECRET, "batch_size": 2}, clock=lambda: now).deliver(
+        WebhookSink("hook", {"url": receiver.url, "secret": SECRET, "batch_size": 2, "format": "cloudevents"}, clock=lambda: now).deliver(
             make_records(3)
         )
         got = receiver.accepted()
         assert {r.headers[TIMESTAMP_HEADER] for r in got} == {str(int(now))}
         assert all(verify(SECRET, r.headers, r.body) for r in got)
         assert not any(verify(SECRET + "x", r.headers, r.body) for r in got)
+
+    def test_default_format_is_the_bare_notification(self) -> None:
+        """Without a format option the notification object itself is POSTed (DESIGN.md's format)."""
+        assert WebhookSink("hook", {"url": "http://127.0.0.1:9/"}).options.format == "notification"
 
     def test_notification_format_posts_bodies_verbatim(self, receiver: Receiver) -> None:
         """With format notification each stored body is POSTed byte for byte, batched as a plain array."""

@@ -59,7 +59,7 @@ class TestWebhookWithDispatcher:
         dispatcher.close()
         events = [orjson.loads(r.body) for r in receiver.accepted()]
         assert [e["id"] for e in events] == outbox_ids(sqlite_store)
-        assert [(e["data"]["key"], e["data"]["action"]) for e in events] == [
+        assert [(e["key"], e["action"]) for e in events] == [
             ("a", "create"), ("b", "create"), ("c", "create"), ("a", "update"),
         ]
         verify = load_verify_recipe()
@@ -77,7 +77,7 @@ class TestWebhookWithDispatcher:
         receiver.script.extend([Answer(), Answer(422, echo=True)])
         assert dispatcher.deliver_pending(force=True) == 2
         dispatcher.close()
-        assert [orjson.loads(r.body)["data"]["key"] for r in receiver.accepted()] == ["a", "c"]
+        assert [orjson.loads(r.body)["key"] for r in receiver.accepted()] == ["a", "c"]
         [reason] = parked_reasons(sqlite_store)
         assert "HTTP 422" in reason and "echo /hook" in reason
         assert SECRET not in reason and "tok-canary" not in reason and "v1=" not in reason
