@@ -10,9 +10,11 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 
 from baseline.store import open_store
 from poller.config import load_config
@@ -208,3 +210,25 @@ class TestPrune:
         wait_for(lambda: sample(svc, "poller_runs_total", source="inv", status="ok") == 1, what="the first run")
         svc._prune()
         assert len(list(svc.store.history())) == 3
+
+
+class TestStartAndMisfires:
+    """run_at_start and misfire accounting."""
+
+    def test_run_at_start_false_waits_for_the_schedule(self, tmp_path: Path, make_service) -> None:
+        """With run_at_start false, the first run waits for the first scheduled time."""
+        inv = tmp_path / "inv.jsonl"
+        write_inventory(inv, vms(1))
+        svc = make_service([static_source("inv", inv, interval=3600, run_at_start=False)])
+        job = svc._scheduler.get_job("source:inv")
+        assert (job.next_run_time - datetime.now(UTC)).total_seconds() > 3500
+        time.sleep(1.0)
+        assert svc.store.runs("inv") == []
+
+    def test_misfire_is_counted(self, tmp_path: Path, make_service) -> None:
+        """A fire APScheduler reports as missed is logged and counted per source."""
+        inv = tmp_path / "inv.jsonl"
+        write_inventory(inv, vms(1))
+        svc = make_service([static_source("inv", inv, interval=3600, run_at_start=False)])
+        svc._on_event(JobExecutionEvent(EVENT_JOB_MISSED, "source:inv", "default", datetime.now(UTC)))
+        assert sample(svc, "poller_run_misfires_total", source="inv") == 1
