@@ -5,6 +5,7 @@ Pure: builds bytes from values handed in; never reads a clock or a database.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -61,10 +62,10 @@ class Change:
         )
 
 
-def render(change: Change) -> bytes:
-    """The notification's JSON object as UTF-8 bytes."""
+def render(change: Change, notification_id: str | None = None) -> bytes:
+    """The notification's JSON object as UTF-8 bytes (``notification_id`` if already computed)."""
     body: dict[str, Any] = {
-        "id": change.id,
+        "id": notification_id or change.id,
         "specversion": "1.0",
         "type": f"poller.entity.{ACTIONS[change.action]}",
         "source": change.source,
@@ -91,6 +92,7 @@ def render(change: Change) -> bytes:
     return orjson.dumps(body, default=_fallback)
 
 
+@functools.lru_cache(maxsize=64)
 def _iso(moment: datetime) -> str:
     moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

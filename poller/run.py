@@ -537,12 +537,13 @@ def _notify(
         previous_hash=None if old_hash is None else hash_hex(to_unsigned(old_hash)), changes=changes,
         previous=previous, entity=doc.get("attributes") if entity is ... else entity, run_id=ctx.result.run_id,
     )
-    body = render(change)
+    notification_id = change.id
+    body = render(change, notification_id)
     if ctx.settings.emit is not None and ctx.settings.dry_run:
         ctx.settings.emit(body)
     ctx.outbox.append(
         {
-            "id": change.id, "source": change.source, "run_id": change.run_id, "entity_type": change.entity_type,
+            "id": notification_id, "source": change.source, "run_id": change.run_id, "entity_type": change.entity_type,
             "key": key, "action": action, "created_at": ctx.now, "body": body,
         }
     )
