@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import socket
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -113,6 +115,26 @@ class TestOpenStackNotifications:
             body = orjson.dumps(oslo_v2("compute.instance.update", {"instance_id": server["id"]}))
             publish(amqp_broker, exchange, "notifications.info", body, "application/json")
             assert [n["name"] for n in env.wait_notes(1, timeout=3)] == ["via-durable"]
+
+    @pytest.mark.slow
+    def test_listener_reconnects_after_the_connection_drops(self, make_env: MakeEnv, os_emulator: OpenStackEmulator,
+                                                             amqp_broker: str, queue_name: str) -> None:
+        """When the broker connection is cut, the listener reconnects and events published meanwhile still arrive."""
+        amqp = amqp_events(amqp_broker, queue_name, exchanges=["nova"])
+        env = make_env(os=os_emulator, events={"sources": {"os1": {"token": TOKEN, "amqp": amqp}}})
+        wait_ready(env)
+        listener = env.service.listeners[0]
+        assert listener._connection is not None
+        listener._connection.connection.transport.sock.shutdown(socket.SHUT_RDWR)  # the network drops
+        deadline = time.monotonic() + 5
+        while listener.ready.is_set() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        server = os_emulator.seeded.servers[3]
+        os_emulator.cloud.update("compute.server", server["id"], name="while-away")
+        body = orjson.dumps(oslo_v2("compute.instance.update", {"instance_id": server["id"]}))
+        publish(amqp_broker, "nova", "notifications.info", body, "application/json")  # waits in our durable queue
+        wait_ready(env)
+        assert [n["name"] for n in env.wait_notes(1, timeout=5)] == ["while-away"]
 
 
 class TestCloudStackEventBus:
