@@ -15,11 +15,9 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -189,40 +187,73 @@ def big_inventory(count: int, start: int = 0, changed_every: int = 0) -> list[di
     ]
 
 
+class PipeFeeder:
+    """Turns an inventory path into a named pipe the test writes by hand, so a run can be caught mid-listing."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        fifo = path.with_name(path.name + ".fifo")
+        os.mkfifo(fifo)
+        self.handle = path.with_name(path.name + ".pipe")
+        os.link(fifo, self.handle)
+        os.replace(fifo, path)
+
+    def open(self, timeout: float = 30.0) -> int:
+        """Wait for a reader (a listing opening the inventory) and return the write end."""
+        def attempt() -> int | None:
+            try:
+                fd = os.open(self.handle, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:
+                return None
+            os.set_blocking(fd, True)
+            return fd
+
+        return wait_for(attempt, timeout=timeout, interval=0.01, what="a reader of the inventory pipe")
+
+
+def lines_of(entities: list[dict]) -> bytes:
+    return "".join(json.dumps(e) + "\n" for e in entities).encode()
+
+
 class TestCrash:
     """kill -9 in the middle of a run."""
 
     @pytest.mark.slow
     def test_kill_9_mid_run_then_restart(self, tmp_path: Path, services: list[ServiceProcess]) -> None:
         """After kill -9 mid-run and a restart, the next run emits exactly the changes a crash-free run would."""
-        before, after = big_inventory(20000), big_inventory(20000, start=2000, changed_every=4)
+        before, after = big_inventory(5000), big_inventory(5000, start=500, changed_every=4)
         expected = reference_changes(tmp_path, before, after)
         inv, out, db = tmp_path / "inv.jsonl", tmp_path / "out.jsonl", sqlite_url(tmp_path)
         write_inventory(inv, before)
         config = write_config(tmp_path / "poller.yaml", db=db, sink=out, sources=[static_source("inv", inv)])
         first = start(services, config)
-        first.wait_event("run_finished", timeout=60, created=20000)
+        first.wait_event("run_finished", timeout=60, created=5000)
+        wait_for(lambda: len(read_jsonl(out)) == 5000, what="the first load delivered")
         first_seq = outbox(db)[-1].seq
-        written = datetime.now(UTC)
-        write_inventory(inv, after)
+        pipe = PipeFeeder(inv)
+        fd = pipe.open()  # the run's type discovery reads the whole new inventory
+        os.write(fd, lines_of(after))
+        os.close(fd)
+        fd = pipe.open()  # its listing gets half, then the process dies under it
+        os.write(fd, lines_of(after[: len(after) // 2]))
         store = open_store(db)
         try:
-            victim = wait_for(lambda: [r for r in store.runs("inv", limit=1) if r.status == "running" and r.started_at > written],
-                              timeout=30, interval=0.01, what="a run over the new inventory")[0]
-            time.sleep(1.0)
+            victim = store.runs("inv", limit=1)[0]
+            assert victim.status == "running"
             first.proc.kill()
             first.proc.wait(timeout=10)
-            assert [r.status for r in store.runs("inv") if r.id == victim.id] == ["running"], "the kill came after the commit"
+            os.close(fd)
+            assert [r.status for r in store.runs("inv") if r.id == victim.id] == ["running"]
             assert outbox(db)[-1].seq == first_seq
         finally:
             store.close()
+        write_inventory(inv, after)
         second = start(services, config)
-        second.wait_event("run_finished", timeout=60, updated=4500)
+        second.wait_event("run_finished", timeout=60, updated=len([c for c in expected if c[1] == "update"]))
         assert second.stop() == 0
         emitted = [r for r in outbox(db) if r.seq > first_seq]
         assert sorted(_change(json.loads(r.body)) for r in emitted) == expected
-        delivered = {n["id"] for n in read_jsonl(out)}
-        assert delivered == {r.id for r in outbox(db)}
+        assert {n["id"] for n in read_jsonl(out)} == {r.id for r in outbox(db)}
 
 
 @pytest.fixture
