@@ -421,6 +421,17 @@ class Store:
                     utc(row.created_at), decompress(row.body),  # type: ignore[arg-type]
                 )
 
+    def run_notifications(self, run_id: int) -> Iterator[tuple[int, str, str, str, str, bytes]]:
+        """(seq, id, source, entity_type, action, body) of one run's notifications, in order.
+
+        The fast path for handing a run's output on (a first load has a million of them).
+        """
+        sql = "SELECT seq, id, source, entity_type, action, body FROM poller_outbox WHERE run_id = {p} ORDER BY seq"
+        with self._errors("read the outbox"):
+            for chunk in self._raw_query(sql, (run_id,)):
+                for seq, nid, source, etype, action, body in chunk:
+                    yield seq, nid, source, etype, action, decompress(bytes(body))
+
     def last_seq(self) -> int:
         """The newest outbox sequence number (0 when empty)."""
         with self._errors("read the outbox"), self.engine.connect() as conn:
@@ -560,29 +571,24 @@ class Transaction:
         if not rows:
             return
         columns = list(rows[0])
-        converters = [self._converter(table.c[name]) for name in columns]
         mark = "?" if self.dialect == "sqlite" else "%s"
         sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
-        params = [tuple(conv(row[name]) for name, conv in zip(columns, converters, strict=True)) for row in rows]
+        # Only timestamps need the dialect's conversion (bytes, text and numbers pass as they are);
+        # they repeat (one per run), so each distinct one is converted once.
+        stamps = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, sa.DateTime)]
+        processor = sa.DateTime().bind_processor(self.conn.dialect) or (lambda value: value)
+        converted: dict[datetime, Any] = {}
+        params = []
+        for row in rows:
+            values = [row[name] for name in columns]
+            for i in stamps:
+                stamp = values[i]
+                if stamp is not None:
+                    if stamp not in converted:
+                        converted[stamp] = processor(stamp)
+                    values[i] = converted[stamp]
+            params.append(tuple(values))
         self.conn.exec_driver_sql(sql, params)
-
-    def _converter(self, column: sa.Column[Any]) -> Any:
-        processor = column.type.bind_processor(self.conn.dialect)
-        if processor is None:
-            return lambda value: value
-        cache: dict[Any, Any] = {}
-
-        def convert(value: Any) -> Any:
-            # Timestamps repeat (one per run): convert each distinct one once.
-            if value is None:
-                return None
-            if isinstance(value, datetime):
-                if value not in cache:
-                    cache[value] = processor(value)
-                return cache[value]
-            return processor(value)
-
-        return convert
 
     def upsert_entities(self, rows: Sequence[dict[str, Any]]) -> None:
         """Write baseline rows whose key may already exist (updates, re-creations)."""

@@ -19,7 +19,8 @@ from collectors.errors import CollectorError
 from poller import plugins
 from poller.config import Config, SourceConfig
 from poller.errors import ConfigError
-from poller.notify.dispatch import Dispatcher, to_record
+from poller.notify.base import OutboxRecord
+from poller.notify.dispatch import Dispatcher
 from poller.notify.registry import build_sink
 from poller.run import RunResult, RunSettings, run_source
 
@@ -146,8 +147,8 @@ def snapshot(
 def _hand_on(store: Store, run_id: int, emit: Callable[[bytes], None] | None, dispatcher: Dispatcher | None) -> None:
     """Stream a committed run's notifications to ``emit`` and the non-durable sinks."""
     batch = []
-    for row in store.history(run_id=run_id):
-        record = to_record(row)
+    for seq, nid, source, entity_type, action, body in store.run_notifications(run_id):
+        record = OutboxRecord(seq, source, entity_type, action, nid, body)
         if emit is not None:
             emit(record.body)
         batch.append(record)
