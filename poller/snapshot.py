@@ -125,8 +125,11 @@ def snapshot(
     settings = settings_for(config, dry_run=dry_run, allow_mass_delete=allow_mass_delete, emit=emit)
     results = []
     try:
+        if dispatcher is not None:
+            dispatcher.deliver_pending(force=True)  # leftovers of earlier runs first, in order
         for source in sources:
-            result = run_one(source, store, RunSettings(**{**settings.__dict__, "timeout": source.timeout}))
+            paused = None if dispatcher is None else backlog_pause(config, dispatcher, source)
+            result = paused or run_one(source, store, RunSettings(**{**settings.__dict__, "timeout": source.timeout}))
             results.append(result)
             if not dry_run and result.run_id is not None and result.changes:
                 _hand_on(store, result.run_id, emit, dispatcher)
@@ -138,10 +141,40 @@ def snapshot(
                 if waiting:
                     log.warning("notifications_waiting", sink=name, backlog=waiting,
                                 error=dispatcher.state[name].last_error)
+            prune_history(config, store, dispatcher)
     finally:
         if dispatcher is not None:
             dispatcher.close()
     return SnapshotOutcome(results)
+
+
+def backlog_pause(config: Config, dispatcher: Dispatcher, source: SourceConfig) -> RunResult | None:
+    """A "paused" result when a sink this source feeds holds more than notify.max_backlog
+    undelivered notifications: polling stops before anything is lost, loudly."""
+    limit = config.notify.max_backlog
+    if limit is None:
+        return None
+    for sink, waiting in dispatcher.backlog().items():
+        if waiting > limit and dispatcher.routed(next(s for s in dispatcher.durable if s.name == sink), source.name):
+            now = now_utc()
+            error = (f"polling of {source.name} paused: sink {sink} has {waiting} undelivered notifications "
+                     f"(notify.max_backlog is {limit}); last error: {dispatcher.state[sink].last_error or 'none'}")
+            log.error("polling_paused", source=source.name, sink=sink, backlog=waiting, limit=limit)
+            return RunResult(source.name, "paused", now, finished_at=now, error=error)
+    return None
+
+
+def prune_history(config: Config, store: Store, dispatcher: Dispatcher) -> int:
+    """Drop notifications older than the retention that every durable sink has handled."""
+    days = config.notify.retention_days if config.notify.retention_days is not None else config.baseline.history_days
+    positions = [c.position for c in store.cursors() if c.sink in {s.name for s in dispatcher.durable}]
+    keep_after = min(positions) if positions else store.last_seq()
+    from datetime import timedelta
+
+    pruned = store.prune_history(now_utc() - timedelta(days=days), keep_after)
+    if pruned:
+        log.info("history_pruned", rows=pruned, older_than_days=days)
+    return pruned
 
 
 def _hand_on(store: Store, run_id: int, emit: Callable[[bytes], None] | None, dispatcher: Dispatcher | None) -> None:

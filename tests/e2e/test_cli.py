@@ -153,3 +153,32 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "snapshot 2: only what changed" in result.stdout
     assert "demo-static: ok, 4 listed, 1 created, 2 updated, 1 deleted" in result.stdout
     assert (tmp_path / "demo" / "changes.jsonl").exists()
+
+
+class TestNotificationsCommands:
+    """`poller notifications status|replay` and the backlog pause."""
+
+    def test_status_and_replay(self, workdir: Path) -> None:
+        """status shows the jsonl sink's cursor; replay re-sends history with the same ids."""
+        poller("snapshot", cwd=workdir)
+        status = poller("notifications", "status", cwd=workdir)
+        assert status.returncode == 0 and re.search(r"^file\s+jsonl\s+2\s+0\s", status.stdout, re.M), status.stdout
+        first = lines((workdir / "out.jsonl").read_text())
+        result = poller("notifications", "replay", "--sink", "file", "--since", "1h", cwd=workdir)
+        assert result.returncode == 0 and "replayed 2" in result.stderr
+        assert [n["id"] for n in lines((workdir / "out.jsonl").read_text())] == [n["id"] for n in first] * 2
+
+    def test_backlog_over_limit_pauses_polling(self, workdir: Path) -> None:
+        """With a sink down and its backlog over notify.max_backlog, the source is paused (exit 1), nothing lost."""
+        (workdir / "blocked").write_text("not a directory")
+        (workdir / "poller.yaml").write_text(
+            f"baseline: {{url: 'sqlite:///{workdir}/b.db'}}\n"
+            f"notify: {{max_backlog: 1, sinks: [{{name: file, type: jsonl, path: '{workdir}/blocked/out.jsonl'}}]}}\n"
+            f"sources: [{{name: inv, collector: static, options: {{path: '{workdir}/inv.jsonl'}}}}]\n"
+        )
+        assert poller("snapshot", cwd=workdir).returncode == 0
+        result = poller("snapshot", cwd=workdir)
+        assert result.returncode == 1 and "paused" in result.stderr and "max_backlog" in result.stderr
+        (workdir / "blocked").unlink()
+        assert poller("snapshot", cwd=workdir).returncode == 0
+        assert len(lines((workdir / "blocked" / "out.jsonl").read_text())) == 2
