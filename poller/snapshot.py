@@ -116,12 +116,16 @@ def select_sources(config: Config, names: Sequence[str]) -> list[SourceConfig]:
 def snapshot(
     config: Config, store: Store, names: Sequence[str] = (), *, dry_run: bool = False,
     allow_mass_delete: bool = False, emit: Callable[[bytes], None] | None = None,
-    on_result: Callable[[RunResult], None] | None = None,
+    on_result: Callable[[RunResult], None] | None = None, dispatcher: Dispatcher | None = None,
 ) -> SnapshotOutcome:
     """Run the chosen sources once; real runs pass their notifications to ``emit`` after commit
-    and then to the durable sinks."""
+    and then to the sinks (``dispatcher``'s, kept open, else the configured ones)."""
     sources = select_sources(config, names)
-    dispatcher = None if dry_run else build_dispatcher(config, store, include_stdout=False)
+    own_dispatcher = dispatcher is None and not dry_run
+    if own_dispatcher:
+        dispatcher = build_dispatcher(config, store, include_stdout=False)
+    elif dry_run:
+        dispatcher = None
     settings = settings_for(config, dry_run=dry_run, allow_mass_delete=allow_mass_delete, emit=emit)
     results = []
     try:
@@ -143,7 +147,7 @@ def snapshot(
                                 error=dispatcher.state[name].last_error)
             prune_history(config, store, dispatcher)
     finally:
-        if dispatcher is not None:
+        if own_dispatcher and dispatcher is not None:
             dispatcher.close()
     return SnapshotOutcome(results)
 

@@ -55,6 +55,13 @@ class Dispatcher:
         self.max_backoff = max_backoff
         self.state = {s.name: SinkState() for s in self.sinks}
 
+    def add_sink(self, sink: Sink) -> None:
+        """Feed one more sink from now on (a durable one starts at the outbox's end)."""
+        self.sinks.append(sink)
+        self.state[sink.name] = SinkState()
+        if sink.durable:
+            self.register_cursors()
+
     @property
     def durable(self) -> list[Sink]:
         """The sinks that keep a cursor."""

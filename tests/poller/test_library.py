@@ -1,0 +1,32 @@
+"""The library entry point: a Poller object whose subscribers get every change."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from poller.config import parse_config
+from poller.library import Poller
+
+
+def test_subscribers_get_changes_without_blocking(tmp_path: Path) -> None:
+    """Callbacks receive the changes of their types; a slow one does not hold up snapshot()."""
+    inventory = tmp_path / "inv.jsonl"
+    inventory.write_text('{"type":"vm","key":"a"}\n{"type":"host","key":"h"}\n')
+    config = parse_config(
+        f"baseline: {{url: 'sqlite:///{tmp_path}/b.db'}}\n"
+        f"sources: [{{name: inv, collector: static, options: {{path: '{inventory}'}}}}]\n",
+        "test.yaml", {},
+    )
+    seen: list[dict[str, Any]] = []
+    release = threading.Event()
+    with Poller(config) as poller:
+        poller.subscribe("vm", lambda note: (release.wait(5), seen.append(note)))
+        started = time.monotonic()
+        outcome = poller.snapshot()
+        assert time.monotonic() - started < 4 and not outcome.failed
+        release.set()
+        assert poller.wait_idle(5)
+    assert [(n["entity_type"], n["key"], n["action"]) for n in seen] == [("vm", "a", "create")]
