@@ -173,7 +173,12 @@ class Service:
         """Start the metrics server (when configured), then schedule every enabled source."""
         svc = self.config.service
         if svc.metrics_port is not None:
-            self.server = MetricsServer(svc.metrics_host, svc.metrics_port, self.metrics, self._health_report)
+            try:
+                self.server = MetricsServer(svc.metrics_host, svc.metrics_port, self.metrics, self._health_report)
+            except OSError as exc:
+                raise PollerError(
+                    f"service.metrics_port: cannot listen on {svc.metrics_host}:{svc.metrics_port} ({exc.strerror or type(exc).__name__})"
+                ) from exc
             self.server.start()
         self._seed_freshness()
         self._scheduler.start()

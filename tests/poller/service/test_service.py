@@ -232,3 +232,25 @@ class TestStartAndMisfires:
         svc = make_service([static_source("inv", inv, interval=3600, run_at_start=False)])
         svc._on_event(JobExecutionEvent(EVENT_JOB_MISSED, "source:inv", "default", datetime.now(UTC)))
         assert sample(svc, "poller_run_misfires_total", source="inv") == 1
+
+
+def test_busy_metrics_port_is_one_clear_error(tmp_path: Path) -> None:
+    """A metrics port already in use fails start() with a PollerError naming service.metrics_port."""
+    import socket
+
+    from poller.errors import PollerError
+
+    inv = tmp_path / "inv.jsonl"
+    write_inventory(inv, vms(1))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        cfg = write_config(tmp_path / "poller.yaml", db=f"sqlite:///{tmp_path}/b.db", sink=None,
+                           sources=[static_source("inv", inv)], service={"metrics_port": taken.getsockname()[1]})
+        config = load_config(str(cfg))
+        store = open_store(config.baseline.url)
+        try:
+            with pytest.raises(PollerError, match="service.metrics_port: cannot listen on 127.0.0.1"):
+                Service(str(cfg), config, store).start()
+        finally:
+            store.close()
