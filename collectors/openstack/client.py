@@ -235,6 +235,9 @@ class OpenStackClient:
             repeated = 0
             for item in items:
                 key = _item_key(item, query.id_field)
+                if key is None:
+                    raise ListingIncomplete(f"source {self.source!r}: a record on page {page} of {etype} has no "
+                                            f"{query.id_field!r}")
                 first = seen.get(key)
                 if first == pass_no:
                     repeated += 1
@@ -250,6 +253,7 @@ class OpenStackClient:
             if not href or not query.paged:
                 return False
             params = self._next_params(href, endpoint, etype, page)
+            params.setdefault("limit", str(page_size))
 
     def _check_status(self, status: int, etype: str, page: int) -> None:
         src = f"source {self.source!r}"
@@ -298,10 +302,11 @@ def next_href(body: Any, key: str) -> str | None:
     return str(nxt) if isinstance(nxt, str) and nxt else None
 
 
-def _item_key(item: Any, id_field: str) -> str:
+def _item_key(item: Any, id_field: str) -> str | None:
+    """A listed record's key (keypairs come wrapped in ``{"keypair": ...}``); None when it has none."""
     body = item.get("keypair", item) if isinstance(item, dict) else item
     if not isinstance(body, dict) or body.get(id_field) is None:
-        raise ListingIncomplete(f"a listed record has no {id_field!r}")
+        return None
     return str(body[id_field])
 
 

@@ -214,6 +214,13 @@ class TestFailures:
         pages = [r for r in emulator.requests if r.path.endswith("/servers/detail")]
         assert len(pages) == 8  # 4 passes of (first page + failing second page)
 
+    def test_record_without_id(self, emulator: OpenStackEmulator, make_collector: Make) -> None:
+        """A listed record without its id makes the listing incomplete, naming the source."""
+        flavor = emulator.seeded.flavors[0]
+        del emulator.cloud.collections["compute.flavor"].live[flavor["id"]]["id"]
+        listing = _error(make_collector, "compute.flavor")
+        assert "os-test" in str(listing.error) and "'id'" in str(listing.error)
+
     def test_malformed_page(self, emulator: OpenStackEmulator, make_collector: Make) -> None:
         """A page without its collection key is incomplete, not a crash."""
         emulator.inject(r"/os-aggregates", 200)
