@@ -216,9 +216,9 @@ class TestFailures:
 
     def test_record_without_id(self, emulator: OpenStackEmulator, make_collector: Make) -> None:
         """A listed record without its id makes the listing incomplete, naming the source."""
-        flavor = emulator.seeded.flavors[0]
-        del emulator.cloud.collections["compute.flavor"].live[flavor["id"]]["id"]
-        listing = _error(make_collector, "compute.flavor")
+        router = emulator.cloud.all("network.router")[0]
+        del emulator.cloud.collections["network.router"].live[router["id"]]["id"]
+        listing = _error(make_collector, "network.router")
         assert "os-test" in str(listing.error) and "'id'" in str(listing.error)
 
     def test_malformed_page(self, emulator: OpenStackEmulator, make_collector: Make) -> None:
