@@ -117,7 +117,7 @@ def snapshot(obj: Context, sources: tuple[str, ...], dry_run: bool, allow_mass_d
     collected: list[dict[str, Any]] = []
     emit = _jsonl_writer() if fmt == "jsonl" else (lambda body: collected.append(orjson.loads(body)))
     outcome = run_snapshot(config, store, sources, dry_run=dry_run, allow_mass_delete=allow_mass_delete,
-                           emit=emit, on_result=_print_summary)
+                           emit=emit, on_result=_print_summary, progress=_progress_bar())
     if fmt == "table":
         click.echo(render.notifications_table(collected) if collected else "no changes")
     sys.exit(EXIT_FAILED if outcome.failed else EXIT_CHANGES if exit_code and outcome.changes else EXIT_OK)
@@ -133,7 +133,21 @@ def _jsonl_writer() -> Callable[[bytes], None]:
     return write
 
 
+def _progress_bar() -> Callable[[str, str, int], None] | None:
+    """A one-line progress display on a terminal's stderr; nothing when stderr is piped."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(source: str, entity_type: str, listed: int) -> None:
+        sys.stderr.write(f"\r\033[K{source}: listing {entity_type}: {listed:,}")
+        sys.stderr.flush()
+
+    return show
+
+
 def _print_summary(result: Any) -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write("\r\033[K")
     parts = [f"{result.source}: {result.status}"]
     if result.dry_run:
         parts.append("(dry run)")

@@ -126,6 +126,8 @@ class RunSettings:
     lease_ttl: float = 120.0
     # False for targeted refreshes (push events): they must not look like a listing of the type.
     record_listing: bool = True
+    # Called as progress(source, entity_type, listed) every few thousand entities (a progress bar).
+    progress: Callable[[str, str, int], None] | None = None
 
 
 @dataclass
@@ -277,24 +279,24 @@ def _scan_type(
             listing = Listing(etype.name, iter(()))
             listing.fail(exc)
         else:
-            _consume(listing, scan, deadline)
+            _consume(listing, scan, deadline, settings.progress, source.name)
         _judge(listing, scan)
     return scan
 
 
-def _consume(listing: Listing, scan: _Scan, deadline: float | None) -> None:
+def _consume(listing: Listing, scan: _Scan, deadline: float | None, progress: Any = None, source: str = "") -> None:
     # Parsing many small documents while a large heap is alive is several times slower
     # with the cyclic GC running; nothing created here forms cycles worth collecting.
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        _consume_items(listing, scan, deadline)
+        _consume_items(listing, scan, deadline, progress, source)
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def _consume_items(listing: Listing, scan: _Scan, deadline: float | None) -> None:
+def _consume_items(listing: Listing, scan: _Scan, deadline: float | None, progress: Any, source: str) -> None:
     rules, diff, spool, result = scan.rules, scan.diff, scan.spool, scan.result
     result.delta = listing.delta
     plain = not rules.ignore and not rules.sets
@@ -304,8 +306,11 @@ def _consume_items(listing: Listing, scan: _Scan, deadline: float | None) -> Non
             scan.gone.append(item.key)
             continue
         result.listed += 1
-        if deadline is not None and result.listed % 1000 == 0 and time.monotonic() > deadline:
-            raise RunAbandoned(f"listing {name} ran past the source's timeout")
+        if result.listed % 5000 == 0:
+            if deadline is not None and time.monotonic() > deadline:
+                raise RunAbandoned(f"listing {name} ran past the source's timeout")
+            if progress is not None:
+                progress(source, name, result.listed)
         if not isinstance(item, Entity) or item.type != name:
             listing.fail(ListingIncomplete(f"collector yielded something other than a {name} entity"))
             break

@@ -7,7 +7,7 @@ Owns the glue between config, collectors, the store and the dispatcher for
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import structlog
@@ -117,6 +117,7 @@ def snapshot(
     config: Config, store: Store, names: Sequence[str] = (), *, dry_run: bool = False,
     allow_mass_delete: bool = False, emit: Callable[[bytes], None] | None = None,
     on_result: Callable[[RunResult], None] | None = None, dispatcher: Dispatcher | None = None,
+    progress: Callable[[str, str, int], None] | None = None,
 ) -> SnapshotOutcome:
     """Run the chosen sources once; real runs pass their notifications to ``emit`` after commit
     and then to the sinks (``dispatcher``'s, kept open, else the configured ones)."""
@@ -126,7 +127,7 @@ def snapshot(
         dispatcher = build_dispatcher(config, store, include_stdout=False)
     elif dry_run:
         dispatcher = None
-    settings = settings_for(config, dry_run=dry_run, allow_mass_delete=allow_mass_delete, emit=emit)
+    settings = replace(settings_for(config, dry_run=dry_run, allow_mass_delete=allow_mass_delete, emit=emit), progress=progress)
     results = []
     try:
         if dispatcher is not None:
