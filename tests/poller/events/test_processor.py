@@ -1,7 +1,8 @@
 """The event worker: debounce, bounded queue, busy retries, failures, hand-off after commit.
 
 The "cloud" here is an in-process collector whose fetch answers from a dict (no emulator
-needed to test scheduling); the store is a real SQLite file.
+needed to test scheduling); the store is the shared ``store`` fixture: a real SQLite file,
+then a real PostgreSQL database (the lease semantics differ per backend).
 """
 
 from __future__ import annotations
@@ -10,12 +11,11 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from baseline.store import Store, open_store
+from baseline.store import Store
 from collectors.base import Collector, Entity, EntityType, ListContext, Listing
 from collectors.errors import ListingIncomplete
 from poller.config import Config, SourceConfig
@@ -64,13 +64,6 @@ class DictCloud(Collector):
         if "disk" in event:
             return [("disk", str(event["disk"]))]
         return []
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = open_store(f"sqlite:///{tmp_path / 'baseline.db'}")
-    yield opened
-    opened.close()
 
 
 def config(**events: Any) -> Config:
