@@ -164,7 +164,7 @@ def reference_changes(tmp_path: Path, before: list[dict], after: list[dict]) -> 
     ref = tmp_path / "ref"
     ref.mkdir()
     inv = ref / "inv.jsonl"
-    config = write_config(ref / "poller.yaml", db=f"sqlite:///{ref}/b.db", sink=None, sources=[static_source("inv", inv)])
+    config = write_config(ref / "poller.yaml", db=f"sqlite:///{ref}/b.db", sink=None, sources=[static_source("inv", inv, types=["vm"])])
     notes = []
     for inventory in (before, after):
         write_inventory(inv, inventory)
@@ -225,16 +225,13 @@ class TestCrash:
         expected = reference_changes(tmp_path, before, after)
         inv, out, db = tmp_path / "inv.jsonl", tmp_path / "out.jsonl", sqlite_url(tmp_path)
         write_inventory(inv, before)
-        config = write_config(tmp_path / "poller.yaml", db=db, sink=out, sources=[static_source("inv", inv)])
+        config = write_config(tmp_path / "poller.yaml", db=db, sink=out, sources=[static_source("inv", inv, types=["vm"])])
         first = start(services, config)
         first.wait_event("run_finished", timeout=60, created=5000)
         wait_for(lambda: len(read_jsonl(out)) == 5000, what="the first load delivered")
         first_seq = outbox(db)[-1].seq
         pipe = PipeFeeder(inv)
-        fd = pipe.open()  # the run's type discovery reads the whole new inventory
-        os.write(fd, lines_of(after))
-        os.close(fd)
-        fd = pipe.open()  # its listing gets half, then the process dies under it
+        fd = pipe.open()  # the next run's listing gets half the new inventory, then the process dies under it
         os.write(fd, lines_of(after[: len(after) // 2]))
         store = open_store(db)
         try:
@@ -254,6 +251,27 @@ class TestCrash:
         emitted = [r for r in outbox(db) if r.seq > first_seq]
         assert sorted(_change(json.loads(r.body)) for r in emitted) == expected
         assert {n["id"] for n in read_jsonl(out)} == {r.id for r in outbox(db)}
+
+
+class TestGracefulStop:
+    """SIGTERM in the middle of a run."""
+
+    def test_sigterm_lets_the_run_finish_and_delivers(self, tmp_path: Path, services: list[ServiceProcess]) -> None:
+        """SIGTERM during a run waits for it (within stop_timeout), delivers its notifications, and exits 0."""
+        inv, out, db = tmp_path / "inv.jsonl", tmp_path / "out.jsonl", sqlite_url(tmp_path)
+        write_inventory(inv, vms(2))
+        config = write_config(tmp_path / "poller.yaml", db=db, sink=out, sources=[static_source("inv", inv, types=["vm"])])
+        svc = start(services, config)
+        wait_for(lambda: len(read_jsonl(out)) == 2, what="2 creates")
+        pipe = PipeFeeder(inv)
+        fd = pipe.open()  # a run is listing: it waits for the inventory
+        svc.proc.send_signal(signal.SIGTERM)
+        svc.wait_event("service_stopping")
+        os.write(fd, lines_of(vms(2) + vms(1, start=7)))
+        os.close(fd)
+        assert svc.proc.wait(timeout=30) == 0
+        assert [(n["key"], n["action"]) for n in read_jsonl(out)[2:]] == [("vm-7", "create")]
+        assert [n["id"] for n in read_jsonl(out)] == [r.id for r in outbox(db)]
 
 
 @pytest.fixture
