@@ -32,7 +32,7 @@ from baseline.errors import BaselineError
 from baseline.store import Store
 from collectors.errors import CollectorError
 from poller.config import Config, SourceConfig, load_config
-from poller.errors import ConfigError, PollerError
+from poller.errors import ConfigError, PollerError, SinkError
 from poller.health import Freshness
 from poller.metrics import Metrics, MetricsServer
 from poller.notify.dispatch import to_record
@@ -484,17 +484,25 @@ def _quietly(func: Any, *args: Any) -> None:
         func(*args)
 
 
+def check_config(config: Config) -> None:
+    """Build every enabled source's collector and every sink (no I/O): the first bad option raises."""
+    from poller.notify.registry import build_sink
+
+    try:
+        for source in config.sources:
+            if source.enabled:
+                build_collector(source).close()
+        for sink in config.notify.sinks:
+            build_sink(sink).close()
+    except (CollectorError, SinkError) as exc:
+        raise ConfigError(f"{config.path}: {exc}") from None
+
+
 def _validate(new: Config, old: Config) -> None:
     """Everything a reload can check without I/O: collectors' options, sinks, and what needs a restart."""
     if new.baseline.url != old.baseline.url:
         raise ConfigError(f"{new.path}: baseline.url changed; restart the service to use another database")
-    for source in new.sources:
-        if source.enabled:
-            build_collector(source).close()
-    from poller.notify.registry import build_sink
-
-    for sink in new.notify.sinks:
-        build_sink(sink).close()
+    check_config(new)
     for name in ("workers", "metrics_port", "metrics_host"):
         if getattr(new.service, name) != getattr(old.service, name):
             log.warning("reload_needs_restart", setting=f"service.{name}", hint="kept at its running value until a restart")
@@ -503,6 +511,7 @@ def _validate(new: Config, old: Config) -> None:
 def run_service(config_path: str) -> int:
     """``poller run``: open the store, start the service, serve until SIGTERM/SIGINT; returns the exit code."""
     config = load_config(config_path)
+    check_config(config)
     store = open_config_store(config)
     try:
         service = Service(config_path, config, store)

@@ -159,6 +159,17 @@ class TestRunAndSignals:
         assert svc.stop() == 0
 
 
+class TestStartup:
+    """What `poller run` refuses to start with."""
+
+    def test_bad_collector_option_exits_2(self, tmp_path: Path) -> None:
+        """A source whose options are wrong stops the start with exit 2 and one line naming the option."""
+        config = write_config(tmp_path / "poller.yaml", db=sqlite_url(tmp_path), sink=None,
+                              sources=[{"name": "x", "collector": "static", "options": {}}])
+        done = subprocess.run([*poller_command(), "--config", str(config), "run"], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and "sources.x.options.path" in done.stderr and "Traceback" not in done.stderr
+
+
 def reference_changes(tmp_path: Path, before: list[dict], after: list[dict]) -> list[tuple]:
     """What `poller snapshot` reports for before -> after on a fresh database (no crash involved)."""
     ref = tmp_path / "ref"
