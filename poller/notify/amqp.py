@@ -7,7 +7,6 @@ message. It never retries on its own and never puts the URL's password in a mess
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,9 +18,9 @@ import kombu
 import kombu.exceptions
 import structlog
 
-from poller.config import parse_duration
 from poller.errors import DeliveryError, SinkConfigError
 from poller.notify.base import OutboxRecord
+from poller.notify.options import problem, timeout_option, url_option
 
 DEFAULT_EXCHANGE = "poller"
 DEFAULT_TIMEOUT = 10.0
@@ -236,42 +235,20 @@ def validate_options(name: str, options: Mapping[str, Any]) -> AmqpOptions:
     if unknown:
         raise SinkConfigError(f"notify.sinks.{name}.{unknown[0]}: unknown option for an amqp sink")
     return AmqpOptions(
-        url=_url(name, options.get("url")),
+        url=url_option(name, options.get("url"), ("amqp", "amqps")),
         exchange=_exchange(name, options.get("exchange", DEFAULT_EXCHANGE)),
-        timeout=_timeout(name, options.get("timeout", DEFAULT_TIMEOUT)),
+        timeout=timeout_option(name, options.get("timeout", DEFAULT_TIMEOUT)),
     )
 
 
-def _problem(name: str, field: str, problem: str) -> SinkConfigError:
-    return SinkConfigError(f"notify.sinks.{name}.{field}: {problem}")
 
 
-def _url(name: str, value: Any) -> str:
-    # The value itself is never echoed: it may carry a password.
-    if value is None:
-        raise _problem(name, "url", "is required")
-    if not isinstance(value, str):
-        raise _problem(name, "url", "must be a string")
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        raise _problem(name, "url", "is not a valid URL") from None
-    if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
-        raise _problem(name, "url", "must be an amqp:// or amqps:// URL with a host")
-    return value
 
 
 def _exchange(name: str, value: Any) -> str:
     if not isinstance(value, str) or not value or len(value.encode("utf-8")) > 127:
-        raise _problem(name, "exchange", "must be a non-empty name of at most 127 bytes")
+        raise problem(name, "exchange", "must be a non-empty name of at most 127 bytes")
     if value.startswith("amq."):
-        raise _problem(name, "exchange", "must not start with 'amq.' (reserved by the broker)")
+        raise problem(name, "exchange", "must not start with 'amq.' (reserved by the broker)")
     return value
 
-
-def _timeout(name: str, value: Any) -> float:
-    seconds = parse_duration(value)
-    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
-        raise _problem(name, "timeout", "must be a positive duration like 10, 10s or 1m")
-    return seconds

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import math
 import os
 import re
 import threading
@@ -25,9 +24,9 @@ import orjson
 import requests
 import structlog
 
-from poller.config import parse_duration
 from poller.errors import DeliveryError, SinkConfigError
 from poller.notify.base import OutboxRecord
+from poller.notify.options import problem, timeout_option, url_option
 
 # CloudEvents HTTP protocol binding 1.0, sections 3.2 (structured) and 3.3 (batched):
 # https://github.com/cloudevents/spec/blob/v1.0/cloudevents/bindings/http-protocol-binding.md
@@ -293,14 +292,14 @@ def validate_options(name: str, options: Mapping[str, Any]) -> WebhookOptions:
     unknown = sorted(str(key) for key in options if key not in _OPTIONS)
     if unknown:
         raise SinkConfigError(f"notify.sinks.{name}.{unknown[0]}: unknown option for a webhook sink")
-    url = _url(name, options.get("url"))
+    url = url_option(name, options.get("url"), ("http", "https"))
     headers = _header_map(name, options.get("headers") or {})
     if urlsplit(url).username is not None and any(key.lower() == "authorization" for key in headers):
         # requests would silently replace the header with Basic auth built from the URL's userinfo.
-        raise _problem(name, "headers.Authorization", "conflicts with the user:password given in url")
+        raise problem(name, "headers.Authorization", "conflicts with the user:password given in url")
     return WebhookOptions(
         url=url,
-        timeout=_timeout(name, options.get("timeout", DEFAULT_TIMEOUT)),
+        timeout=timeout_option(name, options.get("timeout", DEFAULT_TIMEOUT)),
         headers=headers,
         secret=_secret(name, options.get("secret")),
         batch_size=_batch_size(name, options.get("batch_size", 1)),
@@ -310,44 +309,23 @@ def validate_options(name: str, options: Mapping[str, Any]) -> WebhookOptions:
     )
 
 
-def _problem(name: str, field: str, problem: str) -> SinkConfigError:
-    return SinkConfigError(f"notify.sinks.{name}.{field}: {problem}")
 
 
-def _url(name: str, value: Any) -> str:
-    # The value itself is never echoed: a URL may carry a password or a token.
-    if value is None:
-        raise _problem(name, "url", "is required")
-    if not isinstance(value, str):
-        raise _problem(name, "url", "must be a string")
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        raise _problem(name, "url", "is not a valid URL") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _problem(name, "url", "must be an http:// or https:// URL with a host")
-    return value
 
 
-def _timeout(name: str, value: Any) -> float:
-    seconds = parse_duration(value)
-    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
-        raise _problem(name, "timeout", "must be a positive duration like 10, 10s or 1m")
-    return seconds
 
 
 def _header_map(name: str, value: Any) -> dict[str, str]:
     if not isinstance(value, Mapping):
-        raise _problem(name, "headers", "must be a mapping of header names to string values")
+        raise problem(name, "headers", "must be a mapping of header names to string values")
     headers: dict[str, str] = {}
     for key, item in value.items():
         if not isinstance(key, str) or not _HEADER_NAME.match(key):
-            raise _problem(name, "headers", "has a key that is not a valid HTTP header name")
+            raise problem(name, "headers", "has a key that is not a valid HTTP header name")
         if key.lower() in _OWN_HEADERS:
-            raise _problem(name, f"headers.{key}", "is set by the sink itself and cannot be overridden")
+            raise problem(name, f"headers.{key}", "is set by the sink itself and cannot be overridden")
         if not isinstance(item, str) or _CONTROL.search(item.replace("\t", "")):
-            raise _problem(name, f"headers.{key}", "must be a string without line breaks")
+            raise problem(name, f"headers.{key}", "must be a string without line breaks")
         headers[key] = item
     return headers
 
@@ -356,13 +334,13 @@ def _secret(name: str, value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value:
-        raise _problem(name, "secret", "must be a non-empty string")
+        raise problem(name, "secret", "must be a non-empty string")
     return value
 
 
 def _batch_size(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_BATCH_SIZE:
-        raise _problem(name, "batch_size", f"must be an integer from 1 to {MAX_BATCH_SIZE}")
+        raise problem(name, "batch_size", f"must be an integer from 1 to {MAX_BATCH_SIZE}")
     return value
 
 
@@ -371,13 +349,13 @@ def _retry_statuses(name: str, value: Any) -> frozenset[int]:
     if not isinstance(value, list | tuple) or not all(
         isinstance(code, int) and not isinstance(code, bool) and 400 <= code < 500 for code in value
     ):
-        raise _problem(name, "retry_statuses", "must be a list of 4xx status codes")
+        raise problem(name, "retry_statuses", "must be a list of 4xx status codes")
     return RETRYABLE_CLIENT_STATUSES | frozenset(value)
 
 
 def _format(name: str, value: Any) -> str:
     if value not in FORMATS:
-        raise _problem(name, "format", f"must be one of {', '.join(FORMATS)}")
+        raise problem(name, "format", f"must be one of {', '.join(FORMATS)}")
     return str(value)
 
 
@@ -386,4 +364,4 @@ def _verify(name: str, value: Any) -> bool | str:
         return value
     if isinstance(value, str) and value and os.path.exists(value):
         return value
-    raise _problem(name, "verify", "must be true, false, or the path of an existing CA bundle file or directory")
+    raise problem(name, "verify", "must be true, false, or the path of an existing CA bundle file or directory")
