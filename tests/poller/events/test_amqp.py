@@ -116,7 +116,6 @@ class TestOpenStackNotifications:
             publish(amqp_broker, exchange, "notifications.info", body, "application/json")
             assert [n["name"] for n in env.wait_notes(1, timeout=3)] == ["via-durable"]
 
-    @pytest.mark.slow
     def test_listener_reconnects_after_the_connection_drops(self, make_env: MakeEnv, os_emulator: OpenStackEmulator,
                                                              amqp_broker: str, queue_name: str) -> None:
         """When the broker connection is cut, the listener reconnects and events published meanwhile still arrive."""
