@@ -364,11 +364,17 @@ def serve(obj: Context) -> None:
     store = obj.store(config)
     dispatcher = build_dispatcher(config, store, include_stdout=True)
     try:
-        code = serve_events(config, store, dispatcher)
+        code = serve_events(config, store, dispatcher, on_started=_say_serving)
     finally:
         dispatcher.deliver_pending(force=True)
         dispatcher.close()
     sys.exit(code)
+
+
+def _say_serving(service: Any) -> None:
+    where = [f"HTTP {service.url}"] if service.url else []
+    where += [f"AMQP for {listener.source}" for listener in service.listeners]
+    click.echo(f"poller: serving events ({', '.join(where)}); SIGTERM or Ctrl-C stops", err=True)
 
 
 @main.command()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
@@ -102,11 +102,15 @@ class EventService:
         return {"backlog": self.processor.backlog, "sources": self.stats.snapshot()}
 
 
-def serve(config: Config, store: Store, dispatcher: Dispatcher, stop: threading.Event | None = None) -> int:
+def serve(
+    config: Config, store: Store, dispatcher: Dispatcher, stop: threading.Event | None = None,
+    on_started: Callable[[EventService], None] | None = None,
+) -> int:
     """Run the event intake alone until SIGTERM/SIGINT (or ``stop`` is set); returns the exit code 0.
 
     Signal handlers are installed only when called from the main thread. The durable sinks'
-    backlog is retried every few seconds, since no scheduler does it here.
+    backlog is retried every few seconds, since no scheduler does it here. ``on_started``
+    is called once the intakes are up (the CLI says where it listens).
     """
     service = EventService(config, store, dispatcher)
     if not service.enabled:
@@ -116,6 +120,8 @@ def serve(config: Config, store: Store, dispatcher: Dispatcher, stop: threading.
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
     service.start()
+    if on_started is not None:
+        on_started(service)
     try:
         while not stop.wait(DELIVERY_INTERVAL):
             try:

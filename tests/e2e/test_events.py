@@ -118,6 +118,7 @@ def test_serve_turns_events_into_notifications(tmp_path: Path, emulator: OpenSta
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
+    assert f"serving events (HTTP http://127.0.0.1:{port})" in err
     assert TOKEN not in out + err
 
 
