@@ -18,6 +18,7 @@ from collectors.openstack.emulator import OpenStackEmulator
 from collectors.openstack.emulator import resources as r
 from poller.events.amqp import decode
 from tests.poller.events.conftest import HMAC_SECRET, TOKEN, Env, oslo_v2
+from tests.poller.events.test_http_cloudstack import demo
 
 MakeEnv = Callable[..., Env]
 
@@ -143,7 +144,7 @@ class TestCloudStackEventBus:
         amqp = amqp_events(amqp_broker, queue_name)
         env = make_env(cs=cs_emulator, events={"sources": {"cs1": {"hmac_secret": HMAC_SECRET, "amqp": amqp}}})
         wait_ready(env)
-        vm = cs_emulator.demo.vms[1]
+        vm = demo(cs_emulator).vms[1]
         cs_emulator.inventory.stop_vm(vm["id"])
         body = orjson.dumps({"event": "VM.STOP", "status": "Completed", "entity": "com.cloud.vm.VirtualMachine",
                              "entityuuid": vm["id"], "account": "a-1", "user": "u-1"})

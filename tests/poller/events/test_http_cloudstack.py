@@ -7,12 +7,18 @@ from collections.abc import Callable
 
 import orjson
 
-from collectors.cloudstack.emulator import CloudStackEmulator
+from collectors.cloudstack.emulator import CloudStackEmulator, DemoCloud
 from poller.events.auth import sign
 from tests.poller.events.conftest import HMAC_SECRET, Env
 
 MakeEnv = Callable[..., Env]
 VM = "cloudstack.virtualmachine"
+
+
+def demo(emulator: CloudStackEmulator) -> DemoCloud:
+    """The seeded demo cloud's handles."""
+    assert emulator.demo is not None
+    return emulator.demo
 
 
 def action_event(event: str, entity: str, uuid: str, status: str = "Completed") -> bytes:
@@ -33,7 +39,7 @@ class TestWebhooks:
     def test_signed_webhook_yields_the_change_and_200(self, make_env: MakeEnv, cs_emulator: CloudStackEmulator) -> None:
         """A signed VM.STOP webhook (old Java-class entity) answers 200 and yields the VM's update."""
         env = make_env(cs=cs_emulator)
-        vm = cs_emulator.demo.vms[1]
+        vm = demo(cs_emulator).vms[1]
         cs_emulator.inventory.stop_vm(vm["id"])
         status, _ = webhook(env, action_event("VM.STOP", "com.cloud.vm.VirtualMachine", vm["id"]))
         notes = env.wait_notes(1, timeout=2)
@@ -44,7 +50,7 @@ class TestWebhooks:
                                                                  cs_emulator: CloudStackEmulator) -> None:
         """VM.DESTROY naming the resource type: the expunged VM (empty list answer) is deleted once."""
         env = make_env(cs=cs_emulator)
-        vm = cs_emulator.demo.vms[2]
+        vm = demo(cs_emulator).vms[2]
         cs_emulator.inventory.destroy_vm(vm["id"])
         status, _ = webhook(env, action_event("VM.DESTROY", "VirtualMachine", vm["id"]))
         assert status == 200 and env.service.processor.wait_idle(5)
@@ -54,7 +60,7 @@ class TestWebhooks:
     def test_state_change_event_with_json_description(self, make_env: MakeEnv, cs_emulator: CloudStackEmulator) -> None:
         """A resource state-change event (resource, id, old-state, new-state) triggers the refresh."""
         env = make_env(cs=cs_emulator)
-        vm = cs_emulator.demo.vms[0]
+        vm = demo(cs_emulator).vms[0]
         cs_emulator.inventory.stop_vm(vm["id"])
         inner = {"resource": "VirtualMachine", "id": vm["id"], "old-state": "Running", "new-state": "Stopped"}
         body = orjson.dumps({"eventType": "VirtualMachine-StateChange", "description": json.dumps(inner)})
@@ -65,7 +71,7 @@ class TestWebhooks:
     def test_a_lie_yields_nothing(self, make_env: MakeEnv, cs_emulator: CloudStackEmulator) -> None:
         """VM.DESTROY for a VM the API still lists changes nothing."""
         env = make_env(cs=cs_emulator)
-        vm = cs_emulator.demo.vms[3]
+        vm = demo(cs_emulator).vms[3]
         status, _ = webhook(env, action_event("VM.DESTROY", "VirtualMachine", vm["id"]))
         assert status == 200 and env.service.processor.wait_idle(5)
         assert env.notes() == [] and env.service.stats.get("fetched", "cs1") == 1
@@ -73,7 +79,7 @@ class TestWebhooks:
     def test_wrong_signature_is_401(self, make_env: MakeEnv, cs_emulator: CloudStackEmulator) -> None:
         """A signature made with another secret, or over another body, gets 401 and fetches nothing."""
         env = make_env(cs=cs_emulator, baseline=False)
-        body = action_event("VM.STOP", "VirtualMachine", cs_emulator.demo.vms[0]["id"])
+        body = action_event("VM.STOP", "VirtualMachine", demo(cs_emulator).vms[0]["id"])
         assert webhook(env, body, secret="not-the-secret")[0] == 401
         assert webhook(env, body, **{"X-CS-Signature": sign(HMAC_SECRET, body + b" ")})[0] == 401
         assert webhook(env, body, **{"X-CS-Signature": "%%% not base64"})[0] == 401
@@ -88,6 +94,6 @@ class TestWebhooks:
                                                          cs_emulator: CloudStackEmulator) -> None:
         """A Started (not yet Completed) action names nothing: acknowledged and counted, nothing fetched."""
         env = make_env(cs=cs_emulator, baseline=False)
-        body = action_event("VM.STOP", "VirtualMachine", cs_emulator.demo.vms[0]["id"], status="Started")
+        body = action_event("VM.STOP", "VirtualMachine", demo(cs_emulator).vms[0]["id"], status="Started")
         status, reply = webhook(env, body)
         assert status == 200 and reply["unknown"] == 1 and env.service.stats.get("fetched") == 0  # type: ignore[index]

@@ -187,7 +187,9 @@ class TestRefusals:
     def test_full_queue_is_503_with_retry_after(self, make_env: MakeEnv, os_emulator: OpenStackEmulator) -> None:
         """With the queue full, new targets get 503 and Retry-After; events for queued targets still coalesce."""
         env = make_env(os=os_emulator, baseline=False, start=False, events={"queue_size": 2})
-        env.service.http.start()  # intake only: no workers, so the queue cannot drain
+        intake = env.service.http
+        assert intake is not None
+        intake.start()  # intake only: no workers, so the queue cannot drain
         try:
             ids = [s["id"] for s in os_emulator.seeded.servers[:3]]
             events = [oslo_v2("compute.instance.update", {"instance_id": i}) for i in ids]
@@ -197,7 +199,7 @@ class TestRefusals:
             assert env.post_os(events[0]).status == 202
             assert env.service.stats.get("rejected_full", "os1") == 1
         finally:
-            env.service.http.stop()
+            intake.stop()
 
     def test_noop_source_accepts_and_drops(self, make_env: MakeEnv) -> None:
         """Events for a noop source are accepted, dropped and counted."""

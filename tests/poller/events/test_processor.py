@@ -7,6 +7,7 @@ then a real PostgreSQL database (the lease semantics differ per backend).
 
 from __future__ import annotations
 
+import builtins
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -56,7 +57,7 @@ class DictCloud(Collector):
                 raise ListingIncomplete("HTTP 500 while fetching")
         return self._entity(key) if key in self.api else None
 
-    def translate_event(self, event: Mapping[str, Any]) -> list[tuple[str, str]]:
+    def translate_event(self, event: Mapping[str, Any]) -> builtins.list[tuple[str, str]]:
         if "boom" in event:
             raise RuntimeError("plugin bug")
         if "vm" in event:
