@@ -285,7 +285,7 @@ class Service:
                 flight.abandoned = True
                 self.metrics.timeouts.labels(name).inc()
                 log.error("run_timed_out", source=name, timeout_s=source.timeout,
-                          hint="abandoned as partial: it commits nothing and its next run is skipped until it unwinds")
+                          hint="abandoned: past its deadline it commits nothing; its next runs are skipped until it unwinds")
                 return
 
     def _begin(self, source: SourceConfig) -> _Flight | None:
