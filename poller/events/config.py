@@ -164,6 +164,9 @@ class _Check:
         top = self.mapping(raw, "")
         self.known(top, "", _TOP_KEYS)
         debounce = self.duration(top, "debounce", "", DEFAULT_DEBOUNCE)
+        if "http" in top and not top.get("sources"):
+            raise self.fail("sources", "is empty: list the sources that take events, each with its token, "
+                                       "hmac_secret or auth: none")
         return EventsConfig(
             http=self.http(top.get("http")) if "http" in top else None,
             debounce=debounce,

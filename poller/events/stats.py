@@ -1,12 +1,15 @@
 """Counters of the event path: what arrived, what was refused, dropped, fetched and committed.
 
-Owns only thread-safe counting by (counter, source); never logs and never holds a secret.
+Owns thread-safe counting by (counter, source) and its Prometheus view; never logs and
+never holds a secret.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
 
 # The counters, for documentation and the stats endpoint.
 NAMES = (
@@ -54,3 +57,28 @@ class Stats:
             for (name, source), count in sorted(self._counts.items()):
                 out.setdefault(source, {})[name] = count
             return out
+
+
+class PrometheusEvents:
+    """A prometheus_client custom collector over Stats: register it on the service's own registry.
+
+    ``registry.register(PrometheusEvents(service.stats, lambda: service.processor.backlog))`` exposes
+    ``poller_events_total{source, outcome}`` (outcome = one of NAMES) and ``poller_events_backlog``.
+    """
+
+    def __init__(self, stats: Stats, backlog: Callable[[], int]) -> None:
+        self.stats = stats
+        self.backlog = backlog
+
+    def collect(self) -> Iterator[Any]:
+        """Yield the metric families (called by the registry at each scrape)."""
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        total = CounterMetricFamily("poller_events", "Push events and refreshes by source and outcome.",
+                                    labels=["source", "outcome"])
+        for source, counts in self.stats.snapshot().items():
+            for name, count in counts.items():
+                total.add_metric([source, name], count)
+        yield total
+        yield GaugeMetricFamily("poller_events_backlog", "Entities waiting for an event-triggered fetch.",
+                                value=self.backlog())

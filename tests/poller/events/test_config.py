@@ -38,7 +38,7 @@ class TestDefaults:
 
     def test_sizes_and_durations(self) -> None:
         """max_body takes KiB/MiB suffixes and debounce takes durations."""
-        cfg = load({"http": {"max_body": "512KiB"}, "debounce": "0.5s"})
+        cfg = load({"http": {"max_body": "512KiB"}, "debounce": "0.5s", "sources": {"os1": {"token": "t"}}})
         assert cfg.http.max_body == 512 * 1024 and cfg.debounce == 0.5
 
     def test_amqp_defaults_follow_the_collector(self) -> None:
@@ -59,8 +59,9 @@ class TestDefaults:
 class TestErrors:
     @pytest.mark.parametrize(("events", "key"), [
         ({"nonsense": 1}, "events.nonsense: unknown key"),
-        ({"http": {"port": 70000}}, "events.http.port: must be an integer"),
-        ({"http": {"max_body": "lots"}}, "events.http.max_body: must be a size"),
+        ({"http": {}}, "events.sources: is empty"),
+        ({"http": {"port": 70000}, "sources": {"os1": {"token": "t"}}}, "events.http.port: must be an integer"),
+        ({"http": {"max_body": "lots"}, "sources": {"os1": {"token": "t"}}}, "events.http.max_body: must be a size"),
         ({"debounce": "soon"}, "events.debounce: must be a duration"),
         ({"queue_size": 0}, "events.queue_size: must be an integer"),
         ({"sources": {"ghost": {"token": "t"}}}, "events.sources.ghost: no source named 'ghost'"),
