@@ -173,10 +173,12 @@ class EventProcessor:
             named = self._translate(src, event)
             unknown += not named
             pairs.extend(named)
-        self._enqueue(source, list(dict.fromkeys(pairs)))
+        distinct = list(dict.fromkeys(pairs))
+        self._enqueue(source, distinct)
         self.stats.add("received", source, len(events))
         self.stats.add("unknown", source, unknown)
-        return Accepted(len(events), targets=len(pairs), unknown=unknown)
+        self.stats.add("coalesced", source, len(pairs) - len(distinct))
+        return Accepted(len(events), targets=len(distinct), unknown=unknown)
 
     def _translate(self, src: _Source, event: Mapping[str, Any]) -> list[tuple[str, str]]:
         assert src.collector is not None
