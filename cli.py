@@ -88,7 +88,7 @@ def main(ctx: click.Context, config_path: str | None, log_format: str | None, ve
     from poller.logging import configure
 
     # One-shot commands print their own summaries: their logs start at warning level.
-    configure(log_format, verbose, quiet=ctx.invoked_subcommand != "run")
+    configure(log_format, verbose, quiet=ctx.invoked_subcommand not in ("run", "serve"))
     ctx.obj = Context(config_path, verbose)
 
 

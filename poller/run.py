@@ -43,7 +43,13 @@ from poller.spool import Spool
 
 log = structlog.get_logger("poller.run")
 
-HOLDER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+PROCESS = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def new_holder() -> str:
+    """A lease holder id for one run: two runs of one source in the same process (a scheduled
+    snapshot and an event refresh) exclude each other like two processes do."""
+    return f"{PROCESS}:{uuid.uuid4().hex[:12]}"
 
 
 class RunAbandoned(Exception):
@@ -161,17 +167,18 @@ def run_source(source: SourceConfig, collector: Collector, store: Store, setting
 def _run(source: SourceConfig, collector: Collector, store: Store, settings: RunSettings, result: RunResult) -> RunResult:
     deadline = None if settings.timeout is None else time.monotonic() + settings.timeout
     keeper: _LeaseKeeper | None = None
+    holder = new_holder()
     if not settings.dry_run:
         now = settings.clock()
-        if not store.acquire_lease(source.name, HOLDER, now + timedelta(seconds=settings.lease_ttl), now):
+        if not store.acquire_lease(source.name, holder, now + timedelta(seconds=settings.lease_ttl), now):
             holder = store.lease_holder(source.name)
             result.status = "busy"
             result.error = f"source {source.name} is being run by another process ({holder}); skipped"
             log.warning("source_busy", holder=holder)
             return result
-        keeper = _LeaseKeeper(store, source.name, settings)
+        keeper = _LeaseKeeper(store, source.name, settings, holder)
         keeper.start()
-        result.run_id = store.start_run(source.name, HOLDER, result.started_at)
+        result.run_id = store.start_run(source.name, holder, result.started_at)
     scans: list[_Scan] = []
     try:
         with structlog.contextvars.bound_contextvars(run_id=result.run_id):
@@ -206,7 +213,7 @@ def _run(source: SourceConfig, collector: Collector, store: Store, settings: Run
         if keeper is not None:
             keeper.stop()
             try:
-                store.release_lease(source.name, HOLDER)
+                store.release_lease(source.name, holder)
             except BaselineError:
                 log.warning("lease_release_failed")
     result.finished_at = result.finished_at or settings.clock()
@@ -613,8 +620,8 @@ def _log_run(result: RunResult) -> None:
 class _LeaseKeeper:
     """Renews the source's lease while a run lasts; remembers if renewal ever failed."""
 
-    def __init__(self, store: Store, source: str, settings: RunSettings) -> None:
-        self.store, self.source, self.settings = store, source, settings
+    def __init__(self, store: Store, source: str, settings: RunSettings, holder: str) -> None:
+        self.store, self.source, self.settings, self.holder = store, source, settings, holder
         self.lost = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"lease-{source}", daemon=True)
@@ -631,7 +638,7 @@ class _LeaseKeeper:
             now = self.settings.clock()
             try:
                 if not self.store.acquire_lease(
-                    self.source, HOLDER, now + timedelta(seconds=self.settings.lease_ttl), now
+                    self.source, self.holder, now + timedelta(seconds=self.settings.lease_ttl), now
                 ):
                     self.lost = True
             except BaselineError:
@@ -639,4 +646,4 @@ class _LeaseKeeper:
 
     def still_ours(self, tx: Transaction) -> bool:
         """True while this process holds the lease (checked inside the commit's transaction)."""
-        return not self.lost and tx.lease_holder(self.source) == HOLDER
+        return not self.lost and tx.lease_holder(self.source) == self.holder

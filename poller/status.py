@@ -72,8 +72,10 @@ def next_run_text(source: SourceConfig, last_started: datetime | None, at: datet
 
 def check(config: Config) -> list[str]:
     """Validate collectors' options and sinks (no network I/O); raise on the first problem."""
+    from poller.events import events_config
     from poller.snapshot import build_collector
 
+    events_config(config)  # raises ConfigError naming events.<key>
     lines = [f"{config.path}: configuration is valid"]
     for src in config.sources:
         try:

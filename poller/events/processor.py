@@ -26,7 +26,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any, cast
 
 import structlog
@@ -41,7 +40,7 @@ from poller.events.config import EventsConfig
 from poller.events.stats import Stats
 from poller.notify.dispatch import Dispatcher, to_record
 from poller.refresh import refresh
-from poller.run import HOLDER, RunResult, RunSettings
+from poller.run import RunResult, RunSettings
 from poller.snapshot import build_collector, settings_for
 
 log = structlog.get_logger("poller.events")
@@ -327,12 +326,6 @@ class EventProcessor:
         assert src.collector is not None
         pairs = [(t.etype, t.key) for t in targets]
         try:
-            if self.store.lease_holder(src.config.name) == HOLDER:
-                # Held by this very process, and not by us (one refresh per source at a time here): a
-                # scheduled snapshot of ``poller run``. run.py's lease admits its own holder again, so
-                # without this check the two would interleave (see docs/events.md, "Concurrency").
-                self.stats.add("busy", src.config.name)
-                return RunResult(src.config.name, "busy", datetime.now(UTC))
             self.stats.add("fetched", src.config.name, len(pairs))
             result = refresh(src.config, src.collector, self.store, src.settings, pairs)
         except Exception as exc:  # a broken store or a bug: retried, never kills the worker

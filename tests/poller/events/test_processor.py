@@ -22,7 +22,7 @@ from collectors.errors import ListingIncomplete
 from poller.config import Config, SourceConfig
 from poller.events.config import events_config
 from poller.events.processor import EventProcessor, QueueFull
-from poller.run import HOLDER, RunResult, RunSettings, run_source
+from poller.run import RunResult, RunSettings, new_holder, run_source
 
 VM = EntityType("vm")
 
@@ -163,12 +163,13 @@ class TestRetries:
     def test_snapshot_in_this_process_makes_the_source_busy(self, harness: Harness) -> None:
         """A lease held by this process (poller run's scheduled snapshot) is waited for like a foreign one."""
         now = datetime.now(UTC)
-        assert harness.store.acquire_lease("src", HOLDER, now + timedelta(minutes=5), now)
+        snapshot_holder = new_holder()  # another run in this very process
+        assert harness.store.acquire_lease("src", snapshot_holder, now + timedelta(minutes=5), now)
         harness.api["a"] = "stopped"
         harness.processor.submit("src", [{"vm": "a"}])
         time.sleep(0.3)
         assert harness.notes() == [] and harness.cloud.fetches == []
-        harness.store.release_lease("src", HOLDER)
+        harness.store.release_lease("src", snapshot_holder)
         assert harness.processor.wait_idle(3) and harness.notes() == [("update", "a")]
 
     def test_refresh_that_lost_its_lease_is_retried(self, harness: Harness) -> None:
@@ -180,7 +181,7 @@ class TestRetries:
         def fetch_losing_lease(etype: EntityType, key: str) -> Entity | None:
             calls.append(key)
             if len(calls) == 1:
-                store.release_lease("src", HOLDER)  # as a snapshot in this process finishing would
+                store.release_lease("src", store.lease_holder("src") or "")  # the lease vanishes under the refresh
             return original(etype, key)
 
         cloud.fetch = fetch_losing_lease  # type: ignore[method-assign]
