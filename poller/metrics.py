@@ -59,15 +59,20 @@ class Metrics:
             self.failures.labels(source).inc()
         elif result.status == "partial":
             self.partial.labels(source).inc()
+        self.observe_changes(result)
         for t in result.types:
-            for attr, action in ACTIONS:
-                value = getattr(t, attr)
-                if value:
-                    self.changes.labels(source, t.entity_type, action).inc(value)
             if t.status == "complete":
                 self.held.labels(source, t.entity_type).set(t.held)
         if result.status == "ok" and result.finished_at is not None:
             self.last_success.labels(source).set(result.finished_at.timestamp())
+
+    def observe_changes(self, result: RunResult) -> None:
+        """Count a run's (or a push-event refresh's) notifications by type and action."""
+        for t in result.types:
+            for attr, action in ACTIONS:
+                value = getattr(t, attr)
+                if value:
+                    self.changes.labels(result.source, t.entity_type, action).inc(value)
 
     def set_entities(self, source: str, counts: Mapping[str, int]) -> None:
         """Live entity counts of one source, per type."""

@@ -36,7 +36,7 @@ from poller.errors import ConfigError, PollerError, SinkError
 from poller.health import Freshness
 from poller.metrics import Metrics, MetricsServer
 from poller.notify.dispatch import to_record
-from poller.run import RunResult, RunSettings
+from poller.run import PROCESS, RunResult, RunSettings
 from poller.snapshot import build_collector, build_dispatcher, open_config_store, run_one, settings_for
 
 log = structlog.get_logger("poller.service")
@@ -148,6 +148,7 @@ class Service:
         self.metrics = metrics or Metrics()
         self.health = Freshness(datetime.now(UTC))
         self.server: MetricsServer | None = None
+        self.events: Any = None  # the embedded push-event intake (poller.events.EventService), when configured
         self._sources = {s.name: s for s in config.sources if s.enabled}
         self._settings = settings_for(config)
         self._dispatcher = build_dispatcher(config, store, include_stdout=True)
@@ -172,6 +173,7 @@ class Service:
     def start(self) -> None:
         """Start the metrics server (when configured), then schedule every enabled source."""
         svc = self.config.service
+        self.events = _event_service(self.config, self.store, self._on_refresh)
         if svc.metrics_port is not None:
             try:
                 self.server = MetricsServer(svc.metrics_host, svc.metrics_port, self.metrics, self._health_report)
@@ -180,6 +182,8 @@ class Service:
                     f"service.metrics_port: cannot listen on {svc.metrics_host}:{svc.metrics_port} ({exc.strerror or type(exc).__name__})"
                 ) from exc
             self.server.start()
+        if self.events is not None:
+            self.events.start()
         self._seed_freshness()
         self._scheduler.start()
         for source in self._sources.values():
@@ -188,7 +192,7 @@ class Service:
                                 name="deliver", executor="delivery", next_run_time=datetime.now(UTC))
         self._scheduler.add_job(self._prune, IntervalTrigger(seconds=PRUNE_INTERVAL, timezone=UTC), id="prune", name="prune",
                                 executor="delivery")
-        if not self._sources:
+        if not self._sources and self.events is None:
             log.warning("no_enabled_sources", config=self.config_path, hint="add sources and send SIGHUP")
         log.info("service_started", config=self.config_path, sources=sorted(self._sources), workers=svc.workers,
                  metrics=None if self.server is None else f"{self.server.host}:{self.server.port}")
@@ -228,6 +232,8 @@ class Service:
             waiting = [f for f in self._flights.values() if not f.done.is_set() and not f.abandoned]
         self._scheduler.shutdown(wait=False)
         deadline = time.monotonic() + self.config.service.stop_timeout
+        if self.events is not None:
+            self.events.stop(self.config.service.stop_timeout)
         for flight in waiting:
             flight.done.wait(max(0.0, deadline - time.monotonic()))
         left = sorted(f.source for f in waiting if not f.done.is_set())
@@ -312,6 +318,8 @@ class Service:
         result: RunResult | None = None
         try:
             result = run_one(source, self.store, settings)
+            if result.status == "busy" and self._release_leftover_lease(source.name):
+                result = run_one(source, self.store, settings)
         except BaselineError as exc:
             log.error("run_failed", source=source.name, error=str(exc))
             result = RunResult(source.name, "failed", started, finished_at=datetime.now(UTC), error=str(exc))
@@ -327,6 +335,25 @@ class Service:
                 self.metrics.running.dec()
                 flight.done.set()
 
+    def _release_leftover_lease(self, name: str) -> bool:
+        """Free a lease this process holds on ``name`` although none of its runs of it is alive.
+
+        Only one run per source lives in this process at a time (see ``_begin``), so such a
+        lease is left by a run that could not release it (the database went away under it);
+        it would otherwise keep the source busy until the lease expires.
+        """
+        if self.events is not None:  # a refresh of this process may hold it legitimately
+            return False
+        try:
+            holder = self.store.lease_holder(name)
+            if holder is None or not holder.startswith(f"{PROCESS}:"):
+                return False
+            self.store.release_lease(name, holder)
+        except BaselineError:
+            return False
+        log.warning("leftover_lease_released", source=name, holder=holder)
+        return True
+
     def _after_run(self, source: SourceConfig, result: RunResult, duration: float) -> None:
         """Metrics and health, then the run's notifications to non-durable sinks, then wake delivery."""
         self.metrics.observe_run(result, duration)
@@ -341,6 +368,16 @@ class Service:
         except BaselineError as exc:
             log.warning("after_run_failed", source=source.name, error=str(exc),
                         hint="notifications stay in the outbox for the durable sinks")
+
+    def _on_refresh(self, result: RunResult) -> None:
+        """A committed push-event refresh: count its changes, publish them, wake delivery."""
+        self.metrics.observe_changes(result)
+        try:
+            if result.run_id is not None and result.changes:
+                self._publish(result.run_id)
+                self._wake_delivery()
+        except BaselineError as exc:
+            log.warning("after_refresh_failed", source=result.source, error=str(exc))
 
     def _entity_counts(self, source: str, result: RunResult) -> dict[str, int]:
         counts = {}
@@ -429,6 +466,9 @@ class Service:
             dispatcher = None
             if new.notify != self.config.notify or _routes(new) != _routes(self.config):
                 dispatcher = build_dispatcher(new, self.store, include_stdout=True)
+            changed = new.events != self.config.events or new.sources != self.config.sources
+            restart_events = changed and (self.events is not None or bool(new.events))
+            events = _event_service(new, self.store, self._on_refresh) if restart_events else None
         except (PollerError, CollectorError, BaselineError) as exc:
             self.metrics.reloads.labels("rejected").inc()
             log.error("config_rejected", path=self.config_path, error=str(exc), hint="the previous configuration keeps running")
@@ -438,8 +478,22 @@ class Service:
                 old, self._dispatcher = self._dispatcher, dispatcher
             old.close()
         self._apply(new)
+        if restart_events:
+            self._swap_events(events)
         self.metrics.reloads.labels("applied").inc()
         return True
+
+    def _swap_events(self, events: Any) -> None:
+        """Replace the embedded event intake (refreshes under way finish first)."""
+        if self.events is not None:
+            self.events.stop(self.config.service.stop_timeout)
+        self.events = events
+        if events is not None:
+            try:
+                events.start()
+            except PollerError as exc:
+                self.events = None
+                log.error("events_not_restarted", error=str(exc), hint="fix the events section and send SIGHUP again")
 
     def _apply(self, new: Config) -> None:
         old_sources = self._sources
@@ -461,6 +515,16 @@ class Service:
         self.health.set_sources({name: schedule_period(s, now) for name, s in wanted.items()})
         log.info("config_reloaded", path=self.config_path, added=added, removed=removed, rescheduled=rescheduled,
                  sources=sorted(wanted))
+
+
+def _event_service(config: Config, store: Store, on_commit: Any) -> Any:
+    """The push-event intake of ``config.events`` (validated, not started), or None when none is configured."""
+    if not config.events:
+        return None
+    from poller.events import EventService
+
+    events = EventService(config, store, None, on_commit=on_commit)
+    return events if events.enabled else None
 
 
 def _job_id(name: str) -> str:

@@ -310,25 +310,32 @@ class TestDatabaseOutage:
     @pytest.mark.slow
     @pytest.mark.postgres
     def test_postgresql_stopped_and_started(self, tmp_path: Path, pg_control: str, services: list[ServiceProcess]) -> None:
-        """With PostgreSQL stopped, runs fail and are counted; once it is back, the missed change is delivered."""
+        """PostgreSQL stopped in the middle of a run: runs fail and are counted; once it is back, the change arrives."""
         from tests.conftest import _drop_pg_database, _new_pg_database
 
         name, url = _new_pg_database(pg_control)
         try:
             inv, out = tmp_path / "inv.jsonl", tmp_path / "out.jsonl"
             write_inventory(inv, vms(3))
-            config = write_config(tmp_path / "poller.yaml", db=url, sink=out, sources=[static_source("inv", inv)])
+            config = write_config(tmp_path / "poller.yaml", db=url, sink=out, sources=[static_source("inv", inv, types=["vm"])])
             svc = start(services, config)
             wait_for(lambda: len(read_jsonl(out)) == 3, what="3 creates")
+            changed = vms(1, flavor="big") + vms(2, start=1)
+            pipe = PipeFeeder(inv)
+            fd = pipe.open()  # a run holds the source's lease and is listing
             try:
                 pg_cluster("stop")
-                write_inventory(inv, vms(1, flavor="big") + vms(2, start=1))
-                svc.wait_event("run_failed", timeout=30)
+                os.write(fd, lines_of(changed))
+                os.close(fd)
+                write_inventory(inv, changed)
+                svc.wait_event("run_finished", status="failed", timeout=30)
+                svc.wait_event("run_failed", timeout=30)  # the next one cannot even start
                 assert svc.proc.poll() is None
             finally:
                 pg_cluster("start")
             wait_for(lambda: len(read_jsonl(out)) == 4, timeout=60, what="the update after recovery")
             assert read_jsonl(out)[-1]["key"] == "vm-0" and read_jsonl(out)[-1]["action"] == "update"
+            assert svc.matching("leftover_lease_released")  # the failed run could not give its lease back
             assert svc.stop() == 0
         finally:
             pg_cluster("start")
