@@ -91,6 +91,7 @@ class RunResult:
     error: str | None = None
     dry_run: bool = False
     warnings: list[str] = field(default_factory=list)
+    holder: str | None = None  # the lease holder id of this run (None when it took no lease)
 
     @property
     def changes(self) -> int:
@@ -171,16 +172,18 @@ def _run(source: SourceConfig, collector: Collector, store: Store, settings: Run
     if not settings.dry_run:
         now = settings.clock()
         if not store.acquire_lease(source.name, holder, now + timedelta(seconds=settings.lease_ttl), now):
-            holder = store.lease_holder(source.name)
+            other = store.lease_holder(source.name)
             result.status = "busy"
-            result.error = f"source {source.name} is being run by another process ({holder}); skipped"
-            log.warning("source_busy", holder=holder)
+            result.error = f"source {source.name} is being run by another process ({other}); skipped"
+            log.warning("source_busy", holder=other)
             return result
-        keeper = _LeaseKeeper(store, source.name, settings, holder)
+        result.holder = holder
+        keeper = _LeaseKeeper(store, source.name, settings, holder, deadline)
         keeper.start()
-        result.run_id = store.start_run(source.name, holder, result.started_at)
     scans: list[_Scan] = []
     try:
+        if keeper is not None:
+            result.run_id = store.start_run(source.name, holder, result.started_at)
         with structlog.contextvars.bound_contextvars(run_id=result.run_id):
             result.warnings = list(collector.warnings())
             for warning in result.warnings:
@@ -196,7 +199,7 @@ def _run(source: SourceConfig, collector: Collector, store: Store, settings: Run
             _finish_status(result, types)
             if deadline is not None and time.monotonic() > deadline:
                 raise RunAbandoned(f"source {source.name} ran past its timeout of {settings.timeout:g}s")
-            _commit(source, store, settings, result, scans, keeper)
+            _commit(source, store, settings, result, scans, keeper, deadline)
     except RunAbandoned as exc:
         result.status, result.error = "partial", str(exc)
         for t in result.types:
@@ -388,12 +391,16 @@ class _CommitContext:
 
 def _commit(
     source: SourceConfig, store: Store, settings: RunSettings, result: RunResult, scans: list[_Scan],
-    keeper: _LeaseKeeper | None,
+    keeper: _LeaseKeeper | None, deadline: float | None,
 ) -> None:
     tombstones = {scan.etype.name: store.load_tombstones(source.name, scan.etype.name) for scan in scans}
     with store.transaction(readonly=settings.dry_run) as tx:
         if keeper is not None and not keeper.still_ours(tx):
             raise RunAbandoned(f"source {source.name}: the lease was lost before commit")
+        # Checked again inside the transaction: waiting for the write lock must not carry a
+        # timed-out run into a commit the service has already given up on.
+        if deadline is not None and time.monotonic() > deadline:
+            raise RunAbandoned(f"source {source.name} ran past its timeout of {settings.timeout:g}s")
         now = settings.clock()
         epoch, new_epoch = tx.ensure_epoch(source.name, now)
         ctx = _CommitContext(source, settings, result, epoch, new_epoch, now)
@@ -620,8 +627,9 @@ def _log_run(result: RunResult) -> None:
 class _LeaseKeeper:
     """Renews the source's lease while a run lasts; remembers if renewal ever failed."""
 
-    def __init__(self, store: Store, source: str, settings: RunSettings, holder: str) -> None:
+    def __init__(self, store: Store, source: str, settings: RunSettings, holder: str, deadline: float | None) -> None:
         self.store, self.source, self.settings, self.holder = store, source, settings, holder
+        self.deadline = deadline
         self.lost = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"lease-{source}", daemon=True)
@@ -635,6 +643,11 @@ class _LeaseKeeper:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.settings.lease_ttl / 3):
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                # A run stuck past its timeout (a hung API call) must not keep the source
+                # busy for other processes forever: let the lease expire.
+                self.lost = True
+                return
             now = self.settings.clock()
             try:
                 if not self.store.acquire_lease(

@@ -36,7 +36,7 @@ from poller.errors import ConfigError, PollerError, SinkError
 from poller.health import Freshness
 from poller.metrics import Metrics, MetricsServer
 from poller.notify.dispatch import to_record
-from poller.run import PROCESS, RunResult, RunSettings
+from poller.run import RunResult, RunSettings
 from poller.snapshot import build_collector, build_dispatcher, open_config_store, run_one, settings_for
 
 log = structlog.get_logger("poller.service")
@@ -155,6 +155,7 @@ class Service:
         self._lock = threading.Lock()
         self._deliver_lock = threading.Lock()
         self._flights: dict[str, _Flight] = {}
+        self._leftovers: dict[str, str] = {}  # source -> lease holder of a failed run that may not have released it
         self._stopping = False
         self._halt = threading.Event()
         self._wake = threading.Event()
@@ -320,6 +321,8 @@ class Service:
             result = run_one(source, self.store, settings)
             if result.status == "busy" and self._release_leftover_lease(source.name):
                 result = run_one(source, self.store, settings)
+            if result.holder is not None and result.status == "failed":
+                self._leftovers[source.name] = result.holder  # its release may have failed with the database
         except BaselineError as exc:
             log.error("run_failed", source=source.name, error=str(exc))
             result = RunResult(source.name, "failed", started, finished_at=datetime.now(UTC), error=str(exc))
@@ -336,17 +339,15 @@ class Service:
                 flight.done.set()
 
     def _release_leftover_lease(self, name: str) -> bool:
-        """Free a lease this process holds on ``name`` although none of its runs of it is alive.
-
-        Only one run per source lives in this process at a time (see ``_begin``), so such a
-        lease is left by a run that could not release it (the database went away under it);
-        it would otherwise keep the source busy until the lease expires.
+        """Free the lease a failed run of ``name`` left behind (the database went away before
+        it could give it back); it would otherwise keep the source busy until it expires.
+        Only that run's own holder id is released, never a live run's or a refresh's.
         """
-        if self.events is not None:  # a refresh of this process may hold it legitimately
+        holder = self._leftovers.pop(name, None)
+        if holder is None:
             return False
         try:
-            holder = self.store.lease_holder(name)
-            if holder is None or not holder.startswith(f"{PROCESS}:"):
+            if self.store.lease_holder(name) != holder:
                 return False
             self.store.release_lease(name, holder)
         except BaselineError:

@@ -289,3 +289,16 @@ def test_entity_type_declared_parent_is_kept(store: Store, clock: Any) -> None:
     _, notes = run(store, [child], clock)
     assert notes[0]["parent"] == {"type": "host", "key": "h1"}
     assert EntityType("vm").name == "vm"
+
+
+def test_failure_to_record_the_run_frees_the_lease(store: Store, clock: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A database failure right after the lease was taken fails the run and gives the lease back."""
+    from baseline.errors import StoreUnavailable
+
+    def broken(*_args: Any) -> int:
+        raise StoreUnavailable("baseline: cannot write (simulated outage)")
+
+    monkeypatch.setattr(Store, "start_run", broken)
+    result, _ = run(store, [vm("a")], clock)
+    assert result.status == "failed" and "simulated outage" in (result.error or "")
+    assert store.lease_holder("src") is None
