@@ -1,0 +1,251 @@
+"""Committing a run: baseline rows, deletions and notifications in one transaction.
+
+Turns the spooled changes of every completely listed type into baseline writes and
+outbox rows inside the one transaction the store opens; applies the deletion policy
+(misses, the mass-deletion guard). Nothing here talks to a collector.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+import structlog
+
+from baseline.canonical import hash_hex
+from baseline.diff import DeletionPolicy, entity_document, envelope_changes, field_changes, plan_deletions, split_document
+from baseline.store import Store, StoredEntity, Transaction, compress, to_unsigned
+from poller.config import SourceConfig
+from poller.lease import LeaseKeeper
+from poller.notification import Change, render
+from poller.outcome import RunAbandoned, RunResult, RunSettings
+from poller.scan import Scan, rehash
+
+log = structlog.get_logger("poller.run")
+
+
+@dataclass
+class _CommitContext:
+    source: SourceConfig
+    settings: RunSettings
+    result: RunResult
+    epoch: str
+    new_epoch: bool
+    now: datetime
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+
+
+def commit(
+    source: SourceConfig, store: Store, settings: RunSettings, result: RunResult, scans: list[Scan],
+    keeper: LeaseKeeper | None, deadline: float | None,
+) -> None:
+    """Commit the complete scans, their notifications and the run record in one transaction."""
+    tombstones = {scan.etype.name: store.load_tombstones(source.name, scan.etype.name) for scan in scans}
+    with store.transaction(readonly=settings.dry_run) as tx:
+        if keeper is not None and not keeper.still_ours(tx):
+            raise RunAbandoned(f"source {source.name}: the lease was lost before commit")
+        # Checked again inside the transaction: waiting for the write lock must not carry a
+        # timed-out run into a commit the service has already given up on.
+        if deadline is not None and time.monotonic() > deadline:
+            raise RunAbandoned(f"source {source.name} ran past its timeout of {settings.timeout:g}s")
+        now = settings.clock()
+        epoch, new_epoch = tx.ensure_epoch(source.name, now)
+        ctx = _CommitContext(source, settings, result, epoch, new_epoch, now)
+        for scan in scans:
+            with structlog.contextvars.bound_contextvars(entity_type=scan.etype.name):
+                _apply_type(tx, ctx, scan, tombstones[scan.etype.name])
+        _flush_outbox(tx, ctx)
+        result.finished_at = settings.clock()
+        if result.run_id is not None:
+            tx.finish_run(result.run_id, result.finished_at, result.status, result.summary())
+
+
+def _apply_type(tx: Transaction, ctx: _CommitContext, scan: Scan, tombstones: dict[str, int]) -> None:
+    name, src = scan.etype.name, ctx.source.name
+    initial = scan.state is None or ctx.new_epoch
+    refingerprint = scan.state is not None and scan.state.fingerprint != scan.rules.fingerprint
+    created = deleted = 0
+    for batch in scan.spool.batches():
+        old = tx.load_entities(src, name, [p.key for p in batch if p.action == "update"])
+        inserts: list[dict[str, Any]] = []
+        upserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        for pending in batch:
+            payload = pending.document if ctx.settings.store_payloads else None
+            if pending.action == "create":
+                attributes, doc = split_document(pending.document)
+                doc["attributes"] = orjson.Fragment(attributes)
+                version = tombstones.get(pending.key, 0) + 1
+                row = _row(ctx, name, pending.key, pending.hash, version, payload, doc, first_seen=ctx.now)
+                (upserts if pending.key in tombstones else inserts).append(row)
+                _notify(ctx, scan, pending.key, "create", version, doc, None, pending.hash, None, None, initial)
+                created += 1
+                continue
+            doc = orjson.loads(pending.document)
+            stored = old[pending.key]
+            if refingerprint and stored.payload is not None and rehash(stored.payload, scan.rules) == pending.hash:
+                updates.append(_update_row(pending.key, pending.hash, stored.version, payload, doc, stored.last_changed))
+                continue
+            version = stored.version + 1
+            updates.append(_update_row(pending.key, pending.hash, version, payload, doc, ctx.now))
+            _notify_update(ctx, scan, stored, pending.hash, version, doc)
+        tx.insert_entities(inserts)
+        tx.upsert_entities(upserts)
+        tx.update_entities(src, name, updates)
+        _flush_outbox(tx, ctx)
+    scan.result.created = created
+    resets = [{"key": k, "misses": 0} for k in scan.misses if k in scan.diff.seen]
+    tx.update_entities(src, name, resets)
+    if scan.result.delta:
+        deleted = _delete(tx, ctx, scan, [k for k in scan.gone if k in scan.baseline])
+    else:
+        plan = plan_deletions(scan.diff.absent(), scan.misses, len(scan.baseline), _policy(ctx))
+        if plan.held:
+            scan.result.held = len(plan.held)
+            log.error(
+                "mass_deletion_held", held=len(plan.held), baseline=len(scan.baseline),
+                hint="rerun with --allow-mass-delete to release them",
+            )
+        tx.update_entities(src, name, [{"key": k, "misses": m} for k, m in plan.missed])
+        scan.result.missed = len(plan.missed)
+        deleted = _delete(tx, ctx, scan, list(plan.delete))
+    scan.result.deleted = deleted
+    _finish_type(tx, ctx, scan, created, deleted)
+
+
+def _policy(ctx: _CommitContext) -> DeletionPolicy:
+    base = ctx.settings.deletion
+    own = ctx.source.deletion
+    if own is None:
+        return base
+    return DeletionPolicy(own.min_misses, own.max_fraction, own.min_count, base.allow_mass_delete)
+
+
+def _finish_type(tx: Transaction, ctx: _CommitContext, scan: Scan, created: int, deleted: int) -> None:
+    state = scan.state
+    full = not scan.result.delta
+    if not ctx.settings.record_listing:
+        _note_held(ctx, scan)
+        return
+    tx.set_type_state(
+        ctx.source.name,
+        scan.etype.name,
+        fingerprint=scan.rules.fingerprint,
+        last_full_run=ctx.result.run_id if full else (state.last_full_run if state else None),
+        last_full_at=scan.started_at if full else (state.last_full_at if state else None),
+        last_listed_at=scan.started_at,
+        listings_since_full=0 if full else (state.listings_since_full if state else 0) + 1,
+        count=len(scan.baseline) + created - deleted,
+    )
+    _note_held(ctx, scan)
+
+
+def _note_held(ctx: _CommitContext, scan: Scan) -> None:
+    if scan.result.held:
+        ctx.result.status = "partial" if ctx.result.status == "ok" else ctx.result.status
+        ctx.result.error = ctx.result.error or (
+            f"{scan.result.held} deletions of {scan.etype.name} held by the mass-deletion guard "
+            "(rerun with --allow-mass-delete to release them)"
+        )
+
+
+def _delete(tx: Transaction, ctx: _CommitContext, scan: Scan, keys: list[str]) -> int:
+    name, src = scan.etype.name, ctx.source.name
+    deleted = 0
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        stored = tx.load_entities(src, name, chunk)
+        rows = []
+        for key in chunk:
+            old = stored[key]
+            rows.append({"key": key, "version": old.version + 1, "deleted_at": ctx.now, "last_changed": ctx.now, "misses": 0})
+            doc = _stored_document(old)
+            _notify(ctx, scan, key, "delete", old.version + 1, doc, old.hash, None, None, None, False, entity=None)
+            deleted += 1
+        tx.update_entities(src, name, rows)
+        _flush_outbox(tx, ctx)
+    return deleted
+
+
+def _stored_document(old: StoredEntity) -> dict[str, Any]:
+    if old.payload is not None:
+        return orjson.loads(old.payload)
+    return entity_document(old.name, old.parent, old.state, old.project, None)
+
+
+def _notify_update(ctx: _CommitContext, scan: Scan, stored: StoredEntity, new_hash: int, version: int, doc: dict[str, Any]) -> None:
+    if stored.payload is None:
+        changes = None
+        old_doc = entity_document(stored.name, stored.parent, stored.state, stored.project, None)
+    else:
+        old_doc = orjson.loads(stored.payload)
+        before = scan.rules.normalize(old_doc.get("attributes") or {})
+        after = scan.rules.normalize(doc.get("attributes") or {})
+        changes = [c.as_dict() for c in field_changes(before, after, scan.rules.is_ignored)]
+    previous = envelope_changes(old_doc, doc)
+    _notify(ctx, scan, stored.key, "update", version, doc, stored.hash, new_hash, changes, previous, False)
+    scan.result.updated += 1
+
+
+def _notify(
+    ctx: _CommitContext, scan: Scan, key: str, action: str, version: int, doc: dict[str, Any],
+    old_hash: int | None, new_hash: int | None, changes: list[dict[str, Any]] | None,
+    previous: dict[str, Any] | None, initial: bool, entity: Any = ...,
+) -> None:
+    if initial and action == "create" and ctx.settings.initial_load == "silent":
+        return
+    parent = doc.get("parent")
+    change = Change(
+        source=ctx.source.name, entity_type=scan.etype.name, key=key, action=action, version=version,
+        epoch=ctx.epoch, initial=initial, time=ctx.now, name=doc.get("name"),
+        parent=None if not parent else (parent["type"], parent["key"]), state=doc.get("state"),
+        project=doc.get("project"), hash=None if new_hash is None else hash_hex(to_unsigned(new_hash)),
+        previous_hash=None if old_hash is None else hash_hex(to_unsigned(old_hash)), changes=changes,
+        previous=previous, entity=doc.get("attributes") if entity is ... else entity, run_id=ctx.result.run_id,
+    )
+    notification_id = change.id
+    body = render(change, notification_id)
+    if ctx.settings.emit is not None and ctx.settings.dry_run:
+        ctx.settings.emit(body)
+    ctx.outbox.append(
+        {
+            "id": notification_id, "source": change.source, "run_id": change.run_id, "entity_type": change.entity_type,
+            "key": key, "action": action, "created_at": ctx.now, "body": body,
+        }
+    )
+
+
+def _flush_outbox(tx: Transaction, ctx: _CommitContext) -> None:
+    if ctx.outbox:
+        tx.append_outbox(ctx.outbox)
+        ctx.outbox = []
+
+
+def _row(
+    ctx: _CommitContext, etype: str, key: str, digest: int, version: int, payload: bytes | None,
+    doc: dict[str, Any], first_seen: datetime,
+) -> dict[str, Any]:
+
+    parent = doc.get("parent") or {}
+    return {
+        "source": ctx.source.name, "entity_type": etype, "key": key, "hash": digest, "version": version,
+        "payload": None if payload is None else compress(payload), "name": doc.get("name"),
+        "parent_type": parent.get("type"), "parent_key": parent.get("key"), "state": doc.get("state"),
+        "project": doc.get("project"), "first_seen": first_seen, "last_changed": first_seen, "misses": 0,
+        "deleted_at": None,
+    }
+
+
+def _update_row(
+    key: str, digest: int, version: int, payload: bytes | None, doc: dict[str, Any], changed: datetime
+) -> dict[str, Any]:
+
+    parent = doc.get("parent") or {}
+    return {
+        "key": key, "hash": digest, "version": version, "payload": None if payload is None else compress(payload),
+        "name": doc.get("name"), "parent_type": parent.get("type"), "parent_key": parent.get("key"),
+        "state": doc.get("state"), "project": doc.get("project"), "last_changed": changed, "misses": 0,
+    }
