@@ -12,134 +12,41 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import lz4.frame
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from baseline import schema
 from baseline.errors import StoreCorrupt, StoreUnavailable
+from baseline.rows import (
+    CursorRow,
+    OutboxRow,
+    RunRow,
+    StoredEntity,
+    TypeState,
+    compress,
+    decompress,
+    redact_url,
+    stored_entity,
+    to_signed,
+    to_unsigned,
+    utc,
+)
+from baseline.transaction import Transaction
 
-_BATCH = 500
-_LZ4_MAGIC = b"\x04\x22\x4d\x18"
+__all__ = [
+    "CursorRow", "OutboxRow", "RunRow", "Store", "StoredEntity", "Transaction", "TypeState", "compress", "decompress",
+    "default_url", "open_store", "redact_url", "to_signed", "to_unsigned", "utc",
+]
+
 _MIGRATIONS = Path(__file__).with_name("migrations")
-
-
-def to_signed(digest: int) -> int:
-    """An unsigned 64-bit digest as the signed integer the hash column holds."""
-    return digest - (1 << 64) if digest >= (1 << 63) else digest
-
-
-def to_unsigned(value: int) -> int:
-    """The unsigned digest stored as a signed 64-bit integer."""
-    return value & 0xFFFFFFFFFFFFFFFF
-
-
-def compress(data: bytes) -> bytes:
-    """Compress a payload or notification body for storage (LZ4 frame: ~15x faster than zlib -1)."""
-    return lz4.frame.compress(data)
-
-
-def decompress(data: bytes) -> bytes:
-    """Undo ``compress`` (zlib data from early development databases is still read)."""
-    if data[:4] == _LZ4_MAGIC:
-        return lz4.frame.decompress(data)
-    return zlib.decompress(data)
-
-
-def utc(moment: datetime | None) -> datetime | None:
-    """``moment`` as an aware UTC datetime (SQLite hands back naive ones)."""
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def redact_url(url: str) -> str:
-    """The database URL with any password masked, safe to show."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # an unparseable URL may itself hold a secret
-        return "<unparseable database URL>"
-
-
-@dataclass(frozen=True)
-class TypeState:
-    """What the store remembers about the listings of one type of one source."""
-
-    fingerprint: str
-    last_full_run: int | None
-    last_full_at: datetime | None
-    last_listed_at: datetime | None
-    listings_since_full: int
-    count: int
-
-
-@dataclass(frozen=True)
-class StoredEntity:
-    """One baseline row, with its payload decompressed (None when not stored)."""
-
-    key: str
-    hash: int  # signed, as stored
-    version: int
-    payload: bytes | None
-    name: str | None
-    parent: tuple[str, str] | None
-    state: str | None
-    project: str | None
-    first_seen: datetime
-    last_changed: datetime
-    misses: int
-    deleted_at: datetime | None
-    source: str = ""
-    entity_type: str = ""
-
-
-@dataclass(frozen=True)
-class OutboxRow:
-    """One stored notification: its sequence number, routing facts and JSON body."""
-
-    seq: int
-    id: str
-    source: str
-    run_id: int | None
-    entity_type: str
-    key: str
-    action: str
-    created_at: datetime
-    body: bytes
-
-
-@dataclass(frozen=True)
-class RunRow:
-    """One run of one source as recorded."""
-
-    id: int
-    source: str
-    started_at: datetime
-    finished_at: datetime | None
-    status: str
-    summary: str | None
-
-
-@dataclass(frozen=True)
-class CursorRow:
-    """A durable sink's position in the outbox."""
-
-    sink: str
-    position: int
-    updated_at: datetime
-    last_error: str | None
-    failures: int
 
 
 def default_url() -> str:
@@ -370,7 +277,7 @@ class Store:
             query = query.where(e.c.deleted_at.is_(None))
         with self._errors("read the baseline"), self.engine.connect() as conn:
             for row in conn.execution_options(yield_per=2000).execute(query):
-                yield _stored(row)
+                yield stored_entity(row)
 
     def sources(self) -> list[str]:
         """Every source with a committed baseline."""
@@ -543,146 +450,6 @@ class Store:
         with self.transaction() as tx:
             result = tx.conn.execute(sa.delete(o).where(o.c.created_at < before, o.c.seq <= keep_after_seq))
             return result.rowcount
-
-
-class Transaction:
-    """Writes (and reads) inside one database transaction; see Store.transaction."""
-
-    def __init__(self, conn: Connection, dialect: str) -> None:
-        self.conn = conn
-        self.dialect = dialect
-
-    def upsert(self, table: sa.Table, keys: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
-        """Insert rows, updating those whose primary key exists."""
-        if not rows:
-            return
-        insert = (sqlite.insert if self.dialect == "sqlite" else postgresql.insert)(table)
-        update_cols = {c: insert.excluded[c] for c in rows[0] if c not in keys}
-        stmt = insert.on_conflict_do_update(index_elements=list(keys), set_=update_cols)
-        self.conn.execute(stmt, list(rows))
-
-    def insert_entities(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert new baseline rows (keys never seen before)."""
-        self._bulk_insert(schema.entities, rows)
-
-    def _bulk_insert(self, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
-        """executemany straight on the driver: a first load inserts a million rows, and
-        SQLAlchemy's per-row parameter processing would cost more than the inserts."""
-        if not rows:
-            return
-        columns = list(rows[0])
-        mark = "?" if self.dialect == "sqlite" else "%s"
-        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
-        # Only timestamps need the dialect's conversion (bytes, text and numbers pass as they are);
-        # they repeat (one per run), so each distinct one is converted once.
-        stamps = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, sa.DateTime)]
-        processor = sa.DateTime().bind_processor(self.conn.dialect) or (lambda value: value)
-        converted: dict[datetime, Any] = {}
-        params = []
-        for row in rows:
-            values = [row[name] for name in columns]
-            for i in stamps:
-                stamp = values[i]
-                if stamp is not None:
-                    if stamp not in converted:
-                        converted[stamp] = processor(stamp)
-                    values[i] = converted[stamp]
-            params.append(tuple(values))
-        self.conn.exec_driver_sql(sql, params)
-
-    def upsert_entities(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Write baseline rows whose key may already exist (updates, re-creations)."""
-        self.upsert(schema.entities, ["source", "entity_type", "key"], rows)
-
-    def update_entities(self, source: str, entity_type: str, rows: Sequence[dict[str, Any]]) -> None:
-        """Update some columns of existing rows; each row has ``key`` plus the columns to set."""
-        if not rows:
-            return
-        e = schema.entities
-        columns = [c for c in rows[0] if c != "key"]
-        stmt = (
-            sa.update(e)
-            .where(e.c.source == source, e.c.entity_type == entity_type, e.c.key == sa.bindparam("b_key"))
-            .values({c: sa.bindparam(f"b_{c}") for c in columns})
-        )
-        self.conn.execute(stmt, [{f"b_{k}": v for k, v in row.items()} for row in rows])
-
-    def load_entities(self, source: str, entity_type: str, keys: Iterable[str]) -> dict[str, StoredEntity]:
-        """The stored rows (live or tombstoned) for ``keys``."""
-        e = schema.entities
-        out: dict[str, StoredEntity] = {}
-        batch: list[str] = []
-        for key in keys:
-            batch.append(key)
-            if len(batch) >= _BATCH:
-                out.update(self._load_batch(e, source, entity_type, batch))
-                batch = []
-        if batch:
-            out.update(self._load_batch(e, source, entity_type, batch))
-        return out
-
-    def _load_batch(self, e: sa.Table, source: str, entity_type: str, keys: list[str]) -> dict[str, StoredEntity]:
-        query = sa.select(e).where(e.c.source == source, e.c.entity_type == entity_type, e.c.key.in_(keys))
-        return {row.key: _stored(row) for row in self.conn.execute(query)}
-
-    def ensure_epoch(self, source: str, now: datetime) -> tuple[str, bool]:
-        """The source's epoch, creating a new one if it has none; (epoch, created)."""
-        s = schema.sources
-        epoch = self.conn.execute(sa.select(s.c.epoch).where(s.c.source == source)).scalar_one_or_none()
-        if epoch is not None:
-            return epoch, False
-        epoch = uuid.uuid4().hex
-        self.conn.execute(sa.insert(s).values(source=source, epoch=epoch, created_at=now))
-        return epoch, True
-
-    def epoch(self, source: str) -> str | None:
-        """The source's epoch as this transaction sees it."""
-        s = schema.sources
-        return self.conn.execute(sa.select(s.c.epoch).where(s.c.source == source)).scalar_one_or_none()
-
-    def append_outbox(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Append notifications; ``body`` is the uncompressed JSON."""
-        self._bulk_insert(schema.outbox, [{**r, "body": compress(r["body"])} for r in rows])
-
-    def set_type_state(self, source: str, entity_type: str, **values: Any) -> None:
-        """Create or update what is remembered about one type's listings."""
-        self.upsert(schema.type_states, ["source", "entity_type"], [{"source": source, "entity_type": entity_type, **values}])
-
-    def live_count(self, source: str, entity_type: str) -> int:
-        """How many live entities of the type the baseline holds (as of this transaction)."""
-        e = schema.entities
-        query = sa.select(sa.func.count()).where(
-            e.c.source == source, e.c.entity_type == entity_type, e.c.deleted_at.is_(None)
-        )
-        return int(self.conn.execute(query).scalar() or 0)
-
-    def delete_source(self, source: str) -> None:
-        """Forget one source's baseline entities, epoch and type states."""
-        for table in (schema.entities, schema.sources, schema.type_states):
-            self.conn.execute(sa.delete(table).where(table.c.source == source))
-
-    def lease_holder(self, source: str) -> str | None:
-        """Who holds the source's lease, as this transaction sees it."""
-        lease = schema.leases
-        return self.conn.execute(sa.select(lease.c.holder).where(lease.c.source == source)).scalar_one_or_none()
-
-    def finish_run(self, run_id: int, finished_at: datetime, status: str, summary: str) -> None:
-        """Record how a run ended."""
-        r = schema.runs
-        self.conn.execute(
-            sa.update(r).where(r.c.id == run_id).values(finished_at=finished_at, status=status, summary=summary)
-        )
-
-
-def _stored(row: Any) -> StoredEntity:
-    parent = (row.parent_type, row.parent_key) if row.parent_type is not None else None
-    return StoredEntity(
-        key=row.key, hash=row.hash, version=row.version,
-        payload=None if row.payload is None else decompress(row.payload),
-        name=row.name, parent=parent, state=row.state, project=row.project,
-        first_seen=utc(row.first_seen), last_changed=utc(row.last_changed),  # type: ignore[arg-type]
-        misses=row.misses, deleted_at=utc(row.deleted_at), source=row.source, entity_type=row.entity_type,
-    )
 
 
 def _pid_alive(pid: int) -> bool:
