@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -98,49 +97,63 @@ def _consume(listing: Listing, scan: Scan, deadline: float | None, progress: Any
 
 
 def _consume_items(listing: Listing, scan: Scan, deadline: float | None, progress: Any, source: str) -> None:
-    rules, diff, spool, result = scan.rules, scan.diff, scan.spool, scan.result
+    result = scan.result
     result.delta = listing.delta
+    listed = 0
+    try:
+        listed = _hash_and_compare(listing, scan, deadline, progress, source)
+    finally:
+        result.listed = max(result.listed, listed)
+
+
+def _hash_and_compare(listing: Listing, scan: Scan, deadline: float | None, progress: Any, source: str) -> int:
+    """The hot loop: one pass per entity, kept flat because a million entities go through it."""
+    rules, diff, spool, result = scan.rules, scan.diff, scan.spool, scan.result
     plain = not rules.ignore and not rules.sets
     name = scan.etype.name
+    observe, unchanged = diff.observe, Seen.UNCHANGED
+    listed = 0
     for item in listing:
-        if isinstance(item, Gone):
-            scan.gone.append(item.key)
-            continue
-        result.listed += 1
-        if result.listed % 5000 == 0:
+        if type(item) is not Entity:
+            if isinstance(item, Gone):
+                scan.gone.append(item.key)
+                continue
+            if not isinstance(item, Entity):
+                listing.fail(ListingIncomplete(f"collector yielded something other than a {name} entity"))
+                break
+        if item.type != name:
+            listing.fail(ListingIncomplete(f"collector yielded a {item.type} entity while listing {name}"))
+            break
+        listed += 1
+        if listed % 5000 == 0:
+            result.listed = listed
             if deadline is not None and time.monotonic() > deadline:
                 raise RunAbandoned(f"listing {name} ran past the source's timeout")
             if progress is not None:
-                progress(source, name, result.listed)
-        if not isinstance(item, Entity) or item.type != name:
-            listing.fail(ListingIncomplete(f"collector yielded something other than a {name} entity"))
-            break
+                progress(source, name, listed)
+        attributes = item.attributes
+        hashed = attributes if plain else rules.normalize(attributes)
+        parent = None if item.parent is None else (item.parent.type, item.parent.key)
+        doc = entity_document(item.name, parent, item.state, item.project, hashed)
         try:
-            digest, full = _digest(item, rules, plain)
+            data = canonical_bytes(doc)
         except CanonicalError as exc:
             listing.fail(ListingIncomplete(f"entity {item.key}: {exc}"))
             break
-        seen = diff.observe(item.key, digest)
+        digest = to_signed(hash_bytes(data))
+        seen = observe(item.key, digest)
+        if seen is unchanged:
+            continue
         if seen is Seen.CREATED or seen is Seen.UPDATED:
-            spool.add("create" if seen is Seen.CREATED else "update", item.key, digest, full())
+            full = data if hashed is attributes else canonical_bytes({**doc, "attributes": attributes})
+            spool.add("create" if seen is Seen.CREATED else "update", item.key, digest, full)
         elif seen is Seen.DUPLICATE:
             result.duplicates += 1
             log.warning("duplicate_key", key=item.key)
-        elif seen is Seen.CONFLICT:
+        else:
             listing.fail(ListingIncomplete(f"key {item.key} listed twice with different contents"))
             break
-
-
-def _digest(entity: Entity, rules: Rules, plain: bool) -> tuple[int, Callable[[], bytes]]:
-    parent = None if entity.parent is None else (entity.parent.type, entity.parent.key)
-    attributes = entity.attributes
-    hashed = attributes if plain else rules.normalize(attributes)
-    doc = entity_document(entity.name, parent, entity.state, entity.project, hashed)
-    data = canonical_bytes(doc)
-    digest = to_signed(hash_bytes(data))
-    if hashed is attributes:
-        return digest, lambda: data
-    return digest, lambda: canonical_bytes({**doc, "attributes": attributes})
+    return listed
 
 
 def rehash(document: bytes, rules: Rules) -> int:
