@@ -23,6 +23,7 @@ from poller.lease import LeaseKeeper
 from poller.notification import Change, render
 from poller.outcome import RunAbandoned, RunResult, RunSettings
 from poller.scan import Scan, rehash
+from poller.spool import Spool
 
 log = structlog.get_logger("poller.run")
 
@@ -36,6 +37,7 @@ class _CommitContext:
     new_epoch: bool
     now: datetime
     outbox: list[dict[str, Any]] = field(default_factory=list)
+    published: Spool | None = None
 
 
 def commit(
@@ -44,6 +46,20 @@ def commit(
 ) -> None:
     """Commit the complete scans, their notifications and the run record in one transaction."""
     tombstones = {scan.etype.name: store.load_tombstones(source.name, scan.etype.name) for scan in scans}
+    published = None if settings.dry_run else Spool()
+    try:
+        _commit(source, store, settings, result, scans, keeper, deadline, tombstones, published)
+    except BaseException:
+        if published is not None:
+            published.close()
+        raise
+    result.published = published  # only once the transaction committed
+
+
+def _commit(
+    source: SourceConfig, store: Store, settings: RunSettings, result: RunResult, scans: list[Scan],
+    keeper: LeaseKeeper | None, deadline: float | None, tombstones: dict[str, dict[str, int]], published: Spool | None,
+) -> None:
     with store.transaction(readonly=settings.dry_run) as tx:
         if keeper is not None and not keeper.still_ours(tx):
             raise RunAbandoned(f"source {source.name}: the lease was lost before commit")
@@ -53,7 +69,7 @@ def commit(
             raise RunAbandoned(f"source {source.name} ran past its timeout of {settings.timeout:g}s")
         now = settings.clock()
         epoch, new_epoch = tx.ensure_epoch(source.name, now)
-        ctx = _CommitContext(source, settings, result, epoch, new_epoch, now)
+        ctx = _CommitContext(source, settings, result, epoch, new_epoch, now, published=published)
         for scan in scans:
             with structlog.contextvars.bound_contextvars(entity_type=scan.etype.name):
                 _apply_type(tx, ctx, scan, tombstones[scan.etype.name])
@@ -221,6 +237,9 @@ def _notify(
 def _flush_outbox(tx: Transaction, ctx: _CommitContext) -> None:
     if ctx.outbox:
         tx.append_outbox(ctx.outbox)
+        if ctx.published is not None:
+            for row in ctx.outbox:
+                ctx.published.append((row["id"], row["source"], row["entity_type"], row["action"], row["body"]))
         ctx.outbox = []
 
 

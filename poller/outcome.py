@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
@@ -54,6 +55,9 @@ class RunResult:
     dry_run: bool = False
     warnings: list[str] = field(default_factory=list)
     holder: str | None = None  # the lease holder id of this run (None when it took no lease)
+    # The committed notifications as (id, source, entity_type, action, body) tuples, spooled
+    # during the commit so a million of them need not be read back from the database.
+    published: Any = field(default=None, repr=False)
 
     @property
     def changes(self) -> int:

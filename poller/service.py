@@ -35,9 +35,8 @@ from poller.config import Config, SourceConfig, load_config
 from poller.errors import ConfigError, PollerError, SinkError
 from poller.health import Freshness
 from poller.metrics import Metrics, MetricsServer
-from poller.notify.dispatch import to_record
 from poller.run import RunResult, RunSettings
-from poller.snapshot import build_collector, build_dispatcher, open_config_store, run_one, settings_for
+from poller.snapshot import build_collector, build_dispatcher, committed_records, open_config_store, run_one, settings_for
 
 log = structlog.get_logger("poller.service")
 
@@ -364,7 +363,7 @@ class Service:
             if result.run_id is not None and result.types:
                 self.metrics.set_entities(source.name, self._entity_counts(source.name, result))
             if result.run_id is not None and result.changes and not result.dry_run:
-                self._publish(result.run_id)
+                self._publish(result)
                 self._wake_delivery()
         except BaselineError as exc:
             log.warning("after_run_failed", source=source.name, error=str(exc),
@@ -375,7 +374,7 @@ class Service:
         self.metrics.observe_changes(result)
         try:
             if result.run_id is not None and result.changes:
-                self._publish(result.run_id)
+                self._publish(result)
                 self._wake_delivery()
         except BaselineError as exc:
             log.warning("after_refresh_failed", source=result.source, error=str(exc))
@@ -388,13 +387,15 @@ class Service:
                 counts[t.entity_type] = state.count
         return counts
 
-    def _publish(self, run_id: int) -> None:
+    def _publish(self, result: RunResult) -> None:
         dispatcher = self._dispatcher
         if all(s.durable for s in dispatcher.sinks):
+            if result.published is not None:
+                result.published.close()
             return
         batch = []
-        for row in self.store.history(run_id=run_id):
-            batch.append(to_record(row))
+        for record in committed_records(self.store, result):
+            batch.append(record)
             if len(batch) >= 500:
                 dispatcher.publish(batch)
                 batch = []

@@ -6,7 +6,7 @@ Owns the glue between config, collectors, the store and the dispatcher for
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -137,7 +137,7 @@ def snapshot(
             result = paused or run_one(source, store, RunSettings(**{**settings.__dict__, "timeout": source.timeout}))
             results.append(result)
             if not dry_run and result.run_id is not None and result.changes:
-                _hand_on(store, result.run_id, emit, dispatcher)
+                _hand_on(store, result, emit, dispatcher)
             if on_result is not None:
                 on_result(result)
         if dispatcher is not None:
@@ -182,11 +182,24 @@ def prune_history(config: Config, store: Store, dispatcher: Dispatcher) -> int:
     return pruned
 
 
-def _hand_on(store: Store, run_id: int, emit: Callable[[bytes], None] | None, dispatcher: Dispatcher | None) -> None:
+def committed_records(store: Store, result: RunResult) -> Iterator[OutboxRecord]:
+    """The run's committed notifications: from its spool, else read back from the outbox."""
+    if result.published is not None:
+        try:
+            for nid, source, entity_type, action, body in result.published.items():
+                yield OutboxRecord(0, source, entity_type, action, nid, body)
+        finally:
+            result.published.close()
+            result.published = None
+        return
+    for seq, nid, source, entity_type, action, body in store.run_notifications(result.run_id):
+        yield OutboxRecord(seq, source, entity_type, action, nid, body)
+
+
+def _hand_on(store: Store, result: RunResult, emit: Callable[[bytes], None] | None, dispatcher: Dispatcher | None) -> None:
     """Stream a committed run's notifications to ``emit`` and the non-durable sinks."""
     batch = []
-    for seq, nid, source, entity_type, action, body in store.run_notifications(run_id):
-        record = OutboxRecord(seq, source, entity_type, action, nid, body)
+    for record in committed_records(store, result):
         if emit is not None:
             emit(record.body)
         batch.append(record)

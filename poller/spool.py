@@ -11,7 +11,7 @@ import pickle
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 _FLUSH_EVERY = 1000
 
@@ -27,19 +27,34 @@ class Pending:
 
 
 class Spool:
-    """Append-only, read-once store of Pending records."""
+    """Append-only, read-once store of tuples (Pending records, or committed notifications)."""
 
     def __init__(self, memory_limit: int = 32 * 1024 * 1024) -> None:
         self._file: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=memory_limit)  # noqa: SIM115
-        self._batch: list[tuple[str, str, int, bytes]] = []
+        self._batch: list[tuple[Any, ...]] = []
         self.count = 0
 
     def add(self, action: str, key: str, digest: int, document: bytes) -> None:
         """Remember one pending change."""
-        self._batch.append((action, key, digest, document))
+        self.append((action, key, digest, document))
+
+    def append(self, item: tuple[Any, ...]) -> None:
+        """Remember one tuple."""
+        self._batch.append(item)
         self.count += 1
         if len(self._batch) >= _FLUSH_EVERY:
             self._flush()
+
+    def items(self) -> Iterator[tuple[Any, ...]]:
+        """Every tuple in the order appended."""
+        self._flush()
+        self._file.seek(0)
+        while True:
+            try:
+                chunk = pickle.load(self._file)  # our own file, written above: trusted
+            except EOFError:
+                return
+            yield from chunk
 
     def _flush(self) -> None:
         if self._batch:
@@ -48,14 +63,14 @@ class Spool:
 
     def batches(self) -> Iterator[list[Pending]]:
         """The pending changes in the order added, in batches."""
-        self._flush()
-        self._file.seek(0)
-        while True:
-            try:
-                chunk = pickle.load(self._file)  # our own file, written above: trusted
-            except EOFError:
-                return
-            yield [Pending(*item) for item in chunk]
+        batch: list[Pending] = []
+        for item in self.items():
+            batch.append(Pending(*item))
+            if len(batch) >= _FLUSH_EVERY:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
 
     def close(self) -> None:
         """Drop the spool and its file."""
