@@ -433,6 +433,21 @@ class Store:
 
     # ------------------------------------------------------------------ maintenance
 
+    def analyze(self) -> None:
+        """Refresh the planner's statistics after a bulk load.
+
+        Right after a first load of a million rows PostgreSQL has no statistics for the
+        table until autovacuum gets to it, and key lookups planned meanwhile scanned the
+        whole table (a second snapshot's 10,000 updates took 30 s instead of 3).
+        """
+        options = {"isolation_level": "AUTOCOMMIT"} if self.dialect == "postgresql" else {"poller_readonly": True}
+        with self._errors("analyze the baseline"), self.engine.connect().execution_options(**options) as conn:
+            if self.dialect == "postgresql":
+                conn.exec_driver_sql("ANALYZE poller_entities")
+                conn.exec_driver_sql("ANALYZE poller_outbox")
+            else:
+                conn.exec_driver_sql("PRAGMA optimize")
+
     def reset(self, source: str | None = None) -> int:
         """Forget the baseline (of one source): a new epoch starts with the next run."""
         e, s, t = schema.entities, schema.sources, schema.type_states

@@ -29,6 +29,9 @@ __all__ = [
 
 log = structlog.get_logger("poller.run")
 
+# A run that created at least this many entities refreshes the database's statistics.
+BULK_LOAD = 10_000
+
 
 def run_source(source: SourceConfig, collector: Collector, store: Store, settings: RunSettings) -> RunResult:
     """Run one source once; see the module docstring for what is promised."""
@@ -77,6 +80,8 @@ def _run(source: SourceConfig, collector: Collector, store: Store, settings: Run
             if deadline is not None and time.monotonic() > deadline:
                 raise RunAbandoned(f"source {source.name} ran past its timeout of {settings.timeout:g}s")
             commit(source, store, settings, result, scans, keeper, deadline)
+        if not settings.dry_run and result.count("created") >= BULK_LOAD:
+            _analyze(store)
     except RunAbandoned as exc:
         result.status, result.error = "partial", str(exc)
         for t in result.types:
@@ -99,6 +104,14 @@ def _run(source: SourceConfig, collector: Collector, store: Store, settings: Run
     result.finished_at = result.finished_at or settings.clock()
     _log_run(result)
     return result
+
+
+def _analyze(store: Store) -> None:
+    """Best effort: the run is committed; stale statistics only cost speed."""
+    try:
+        store.analyze()
+    except BaselineError as exc:
+        log.warning("analyze_failed", error=str(exc))
 
 
 def _types_to_list(source: SourceConfig, collector: Collector, store: Store, result: RunResult) -> list[EntityType]:
