@@ -21,7 +21,7 @@ import pytest
 from poller.errors import DeliveryError, SinkConfigError
 from poller.notify.amqp import AmqpSink, routing_key, safe_broker
 from poller.notify.base import OutboxRecord
-from tests.poller.notify.conftest import Bound, RabbitControl, bind_exchange, drive, make_records, raw_body, unbind_exchange
+from tests.poller.notify.conftest import Bound, RabbitControl, _unavailable, bind_exchange, drive, make_records, raw_body, unbind_exchange
 
 _OPENED: list[AmqpSink] = []
 
@@ -141,7 +141,7 @@ class TestWithBroker:
         """Refused credentials raise a retryable ACCESS_REFUSED error that never shows the password."""
         url = bound.url.replace("guest:guest@", "guest:wrong-canary-7@")
         if url == bound.url:
-            pytest.skip("the broker URL under test does not use guest:guest")
+            _unavailable("the broker URL under test does not use guest:guest")
         with pytest.raises(DeliveryError) as info:
             sink_for(url, exchange=bound.exchange).deliver(make_records(1))
         assert info.value.retryable and "ACCESS_REFUSED" in str(info.value)
