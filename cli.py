@@ -39,7 +39,7 @@ class Context:
 
     def store(self, config: Any) -> Any:
         """The baseline store the configuration names."""
-        from poller.snapshot import open_config_store
+        from poller.run.snapshot import open_config_store
 
         return open_config_store(config)
 
@@ -109,7 +109,7 @@ pass_context = click.make_pass_decorator(Context)
 def snapshot(obj: Context, sources: tuple[str, ...], dry_run: bool, allow_mass_delete: bool, exit_code: bool, fmt: str | None) -> None:
     """Run every enabled source (or those named) once and print the notifications."""
     from poller import render
-    from poller.snapshot import snapshot as run_snapshot
+    from poller.run.snapshot import snapshot as run_snapshot
 
     config = obj.config()
     store = obj.store(config)
@@ -169,7 +169,7 @@ def _print_summary(result: Any) -> None:
 def run(obj: Context) -> None:
     """The service: every enabled source on its schedule; SIGTERM/SIGINT stop gracefully, SIGHUP reloads."""
     from poller.config import find_config
-    from poller.service import run_service
+    from poller.service.scheduler import run_service
 
     sys.exit(run_service(find_config(obj.config_path)))
 
@@ -316,7 +316,8 @@ def baseline_reset(obj: Context, source: str | None, yes: bool) -> None:
 @errors_to_exit
 def sources(obj: Context) -> None:
     """Configured sources: schedule, last run, counts, health."""
-    from poller import render, status
+    from poller import render
+    from poller.service import status
 
     config = obj.config()
     rows = status.source_rows(config, obj.store(config))
@@ -345,7 +346,7 @@ def collectors() -> None:
 @errors_to_exit
 def check_config(obj: Context) -> None:
     """Validate the configuration, its collectors' options and its sinks."""
-    from poller import status
+    from poller.service import status
 
     config = obj.config()
     for line in status.check(config):
@@ -358,7 +359,7 @@ def check_config(obj: Context) -> None:
 def serve(obj: Context) -> None:
     """Only the push-event intake (events: in the config) until SIGTERM/SIGINT: no scheduled polls."""
     from poller.events import serve as serve_events
-    from poller.snapshot import build_dispatcher
+    from poller.run.snapshot import build_dispatcher
 
     config = obj.config()
     store = obj.store(config)

@@ -92,8 +92,8 @@ def time_poller(v1: Path, v2: Path, work: Path) -> tuple[float, int]:
     """Seconds for cloud-poller's second snapshot (in process), baseline from the first."""
     from baseline.store import open_store
     from poller.config import SourceConfig
-    from poller.run import RunSettings
-    from poller.snapshot import run_one
+    from poller.run.snapshot import run_one
+    from poller.run.source import RunSettings
 
     url = f"sqlite:///{work / 'poller.db'}"
     for stale in work.glob("poller.db*"):

@@ -21,7 +21,7 @@ import yaml
 
 from poller import render
 from poller.config import load_config
-from poller.snapshot import open_config_store, snapshot
+from poller.run.snapshot import open_config_store, snapshot
 
 log = structlog.get_logger("poller.demo")
 

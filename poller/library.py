@@ -12,7 +12,7 @@ from typing import Any
 
 from poller.config import Config, load_config
 from poller.notify.callbacks import CallbackSink, Subscription
-from poller.snapshot import SnapshotOutcome, build_dispatcher, open_config_store, snapshot
+from poller.run.snapshot import SnapshotOutcome, build_dispatcher, open_config_store, snapshot
 
 
 class Poller:

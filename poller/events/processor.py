@@ -39,9 +39,9 @@ from poller.errors import PollerError
 from poller.events.config import EventsConfig
 from poller.events.stats import Stats
 from poller.notify.dispatch import Dispatcher, to_record
-from poller.refresh import refresh
-from poller.run import RunResult, RunSettings
-from poller.snapshot import build_collector, settings_for
+from poller.run.refresh import refresh
+from poller.run.snapshot import build_collector, settings_for
+from poller.run.source import RunResult, RunSettings
 
 log = structlog.get_logger("poller.events")
 

@@ -13,7 +13,7 @@ from collectors.base import Collector, Entity, EntityType, ListContext, Listing
 from collectors.errors import ListingIncomplete
 from collectors.static import StaticCollector
 from poller.config import SourceConfig
-from poller.run import RunResult, RunSettings, run_source
+from poller.run.source import RunResult, RunSettings, run_source
 
 
 def vm(key: str, **attributes: Any) -> dict[str, Any]:

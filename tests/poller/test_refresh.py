@@ -9,8 +9,8 @@ from baseline.store import Store
 from collectors.base import Entity, EntityType
 from collectors.static import StaticCollector, entity_from_record
 from poller.config import SourceConfig
-from poller.refresh import refresh
-from poller.run import RunSettings
+from poller.run.refresh import refresh
+from poller.run.source import RunSettings
 from tests.poller.helpers import run, vm
 
 

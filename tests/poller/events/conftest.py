@@ -22,7 +22,7 @@ from collectors.openstack.emulator import OpenStackEmulator
 from poller.config import Config, parse_config
 from poller.events.service import EventService
 from poller.notify.dispatch import Dispatcher
-from poller.snapshot import build_dispatcher, open_config_store, snapshot
+from poller.run.snapshot import build_dispatcher, open_config_store, snapshot
 from tests.conftest import IN_CI
 
 TOKEN = "evt-token-" + uuid.uuid4().hex  # canary: must never show up in any output

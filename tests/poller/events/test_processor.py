@@ -22,7 +22,7 @@ from collectors.errors import ListingIncomplete
 from poller.config import Config, SourceConfig
 from poller.events.config import events_config
 from poller.events.processor import EventProcessor, QueueFull
-from poller.run import RunResult, RunSettings, new_holder, run_source
+from poller.run.source import RunResult, RunSettings, new_holder, run_source
 
 VM = EntityType("vm")
 

@@ -12,7 +12,7 @@ from baseline.store import open_store
 from collectors.openstack.emulator import OpenStackEmulator
 from collectors.openstack.emulator import resources as r
 from poller.config import load_config
-from poller.service import Service
+from poller.service.scheduler import Service
 from tests.poller.events.conftest import TOKEN, oslo_v2, post
 
 from .helpers import read_jsonl, wait_for

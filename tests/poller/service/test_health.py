@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from poller.health import Freshness
+from poller.service.health import Freshness
 
 START = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 

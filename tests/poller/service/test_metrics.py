@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pytest
 from prometheus_client import REGISTRY
 
-from poller.metrics import Metrics, MetricsServer
-from poller.run import RunResult, TypeResult
+from poller.run.source import RunResult, TypeResult
+from poller.service.metrics import Metrics, MetricsServer
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 

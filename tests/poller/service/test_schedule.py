@@ -9,8 +9,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from poller.config import SourceConfig
-from poller.service import build_trigger, crontab_weekdays, next_fire, schedule_period
-from poller.status import next_run_text
+from poller.service.scheduler import build_trigger, crontab_weekdays, next_fire, schedule_period
+from poller.service.status import next_run_text
 
 NOW = datetime(2026, 11, 23, 10, 0, 30, tzinfo=UTC)  # a Monday
 

@@ -18,7 +18,7 @@ from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 
 from baseline.store import open_store
 from poller.config import load_config
-from poller.service import Service
+from poller.service.scheduler import Service
 
 from .helpers import read_jsonl, static_source, vms, wait_for, write_config, write_inventory
 

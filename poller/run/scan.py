@@ -23,8 +23,8 @@ from baseline.store import Store, TypeState, to_signed
 from collectors.base import Collector, Entity, EntityType, Gone, ListContext, Listing
 from collectors.errors import CollectorError, ListingIncomplete
 from poller.config import SourceConfig
-from poller.outcome import RunAbandoned, RunSettings, TypeResult
-from poller.spool import Spool
+from poller.run.outcome import RunAbandoned, RunSettings, TypeResult
+from poller.run.spool import Spool
 
 log = structlog.get_logger("poller.run")
 

@@ -22,7 +22,7 @@ from poller.errors import ConfigError
 from poller.notify.base import OutboxRecord
 from poller.notify.dispatch import Dispatcher
 from poller.notify.registry import build_sink
-from poller.run import RunResult, RunSettings, run_source
+from poller.run.source import RunResult, RunSettings, run_source
 
 log = structlog.get_logger("poller.snapshot")
 

@@ -23,7 +23,7 @@ from dataclasses import replace
 from baseline.store import Store
 from collectors.base import Collector, EntityType, Gone, Item, ListContext, Listing
 from poller.config import SourceConfig
-from poller.run import RunResult, RunSettings, run_source
+from poller.run.source import RunResult, RunSettings, run_source
 
 
 class _Fetching(Collector):

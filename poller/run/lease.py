@@ -17,7 +17,7 @@ import structlog
 
 from baseline.errors import BaselineError
 from baseline.store import Store, Transaction
-from poller.outcome import RunSettings
+from poller.run.outcome import RunSettings
 
 log = structlog.get_logger("poller.run")
 

@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from poller.run import RunResult
+from poller.run.source import RunResult
 
 log = structlog.get_logger("poller.metrics")
 

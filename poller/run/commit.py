@@ -19,11 +19,11 @@ from baseline.canonical import hash_hex
 from baseline.diff import DeletionPolicy, entity_document, envelope_changes, field_changes, plan_deletions, split_document
 from baseline.store import Store, StoredEntity, Transaction, compress, to_unsigned
 from poller.config import SourceConfig
-from poller.lease import LeaseKeeper
 from poller.notification import Change, render
-from poller.outcome import RunAbandoned, RunResult, RunSettings
-from poller.scan import Scan, rehash
-from poller.spool import Spool
+from poller.run.lease import LeaseKeeper
+from poller.run.outcome import RunAbandoned, RunResult, RunSettings
+from poller.run.scan import Scan, rehash
+from poller.run.spool import Spool
 
 log = structlog.get_logger("poller.run")
 

@@ -17,11 +17,11 @@ from baseline.errors import BaselineError
 from baseline.store import Store
 from collectors.base import Collector, EntityType
 from collectors.errors import CollectorError
-from poller.commit import commit
 from poller.config import SourceConfig
-from poller.lease import PROCESS, LeaseKeeper, new_holder
-from poller.outcome import RunAbandoned, RunResult, RunSettings, TypeResult
-from poller.scan import Scan, rehash, rules_for, scan_type
+from poller.run.commit import commit
+from poller.run.lease import PROCESS, LeaseKeeper, new_holder
+from poller.run.outcome import RunAbandoned, RunResult, RunSettings, TypeResult
+from poller.run.scan import Scan, rehash, rules_for, scan_type
 
 __all__ = [
     "PROCESS", "RunAbandoned", "RunResult", "RunSettings", "TypeResult", "new_holder", "rehash", "rules_for", "run_source",

@@ -57,7 +57,7 @@ def next_run_text(source: SourceConfig, last_started: datetime | None, at: datet
     start plus the interval, ``due`` when that is past, ``at start`` before any run.
     Jitter is not included; ``-`` for a disabled source.
     """
-    from poller.service import next_fire
+    from poller.service.scheduler import next_fire
 
     if not source.enabled:
         return "-"
@@ -73,7 +73,7 @@ def next_run_text(source: SourceConfig, last_started: datetime | None, at: datet
 def check(config: Config) -> list[str]:
     """Validate collectors' options and sinks (no network I/O); raise on the first problem."""
     from poller.events import events_config
-    from poller.snapshot import build_collector
+    from poller.run.snapshot import build_collector
 
     events_config(config)  # raises ConfigError naming events.<key>
     lines = [f"{config.path}: configuration is valid"]

@@ -33,10 +33,10 @@ from baseline.store import Store
 from collectors.errors import CollectorError
 from poller.config import Config, SourceConfig, load_config
 from poller.errors import ConfigError, PollerError, SinkError
-from poller.health import Freshness
-from poller.metrics import Metrics, MetricsServer
-from poller.run import RunResult, RunSettings
-from poller.snapshot import build_collector, build_dispatcher, committed_records, open_config_store, run_one, settings_for
+from poller.run.snapshot import build_collector, build_dispatcher, committed_records, open_config_store, run_one, settings_for
+from poller.run.source import RunResult, RunSettings
+from poller.service.health import Freshness
+from poller.service.metrics import Metrics, MetricsServer
 
 log = structlog.get_logger("poller.service")
 
