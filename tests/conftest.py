@@ -1,7 +1,8 @@
 """Shared fixtures: baseline store URLs for SQLite and PostgreSQL, configs, clocks.
 
 PostgreSQL tests run against the server named by POLLER_TEST_PG_URL (set by .ci/run);
-outside CI they skip when it is absent, in CI (CI=true) they fail instead.
+outside CI they skip when it is absent, in CI (CI=true) they fail instead. Outage tests
+use ``private_rabbit`` / ``private_pg``: servers of their own, never the shared ones.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
+from tests.private_servers import PrivatePostgres, PrivateRabbit, ServerUnavailable
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -96,3 +99,45 @@ class Clock:
 def clock() -> Clock:
     """A fixed, advanceable clock."""
     return Clock()
+
+
+def unavailable(reason: str) -> None:
+    """Skip outside CI; under CI=true what the test needs must be there, so fail instead."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: .ci/run provides it)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def private_rabbit() -> Iterator[PrivateRabbit]:
+    """A RabbitMQ node of our own (own name and ports, 127.0.0.1) for outage tests; stopped after the session."""
+    try:
+        node = PrivateRabbit()
+    except ServerUnavailable as exc:
+        unavailable(str(exc))
+    try:
+        node.start()  # closes itself when it fails
+    except ServerUnavailable as exc:
+        unavailable(str(exc))
+    try:
+        yield node
+    finally:
+        node.close()
+
+
+@pytest.fixture(scope="session")
+def private_pg() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL cluster of our own (initdb in a temp dir, own port) that outage tests stop and start."""
+    try:
+        cluster = PrivatePostgres()
+    except ServerUnavailable as exc:
+        unavailable(str(exc))
+    try:
+        try:
+            cluster.init()
+            cluster.start()
+        except ServerUnavailable as exc:
+            unavailable(str(exc))
+        yield cluster
+    finally:
+        cluster.close()

@@ -1,8 +1,9 @@
 """`poller run` as a real process: schedules, signals, crashes, database outages, metrics and health.
 
 Everything talks to real things: the installed console script, SQLite files, the
-PostgreSQL server of POLLER_TEST_PG_URL (stopped and started with pg_ctlcluster), and
-HTTP on 127.0.0.1.
+PostgreSQL server of POLLER_TEST_PG_URL, a private PostgreSQL cluster that the outage test
+stops and starts (tests/private_servers.py; the shared server is never stopped), and HTTP on
+127.0.0.1.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from typing import Any
 import pytest
 
 from baseline.store import open_store
-from tests.conftest import IN_CI
 from tests.poller.service.helpers import read_jsonl, static_source, vms, wait_for, write_config, write_inventory
+from tests.private_servers import PrivatePostgres
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -285,35 +286,18 @@ class TestGracefulStop:
         assert [n["id"] for n in read_jsonl(out)] == [r.id for r in outbox(db)]
 
 
-@pytest.fixture
-def pg_control(pg_server: str) -> Iterator[str]:
-    """The PostgreSQL admin URL, when this test may stop and start the server (root and pg_ctlcluster)."""
-    if shutil.which("pg_ctlcluster") is None or os.geteuid() != 0:
-        if IN_CI:
-            pytest.fail("the PostgreSQL outage test needs root and pg_ctlcluster in CI")
-        pytest.skip("needs root and pg_ctlcluster to stop PostgreSQL")
-    yield pg_server
-    pg_cluster("start")
-
-
-def pg_cluster(action: str) -> None:
-    """Stop or start Debian's PostgreSQL 15/main cluster (starting a running one is fine)."""
-    done = subprocess.run(["pg_ctlcluster", "15", "main", action], capture_output=True, text=True, timeout=120)
-    said = (done.stdout + done.stderr).strip()
-    if done.returncode != 0 and "already running" not in said:
-        raise AssertionError(f"pg_ctlcluster {action} failed: {said}")
-
-
 class TestDatabaseOutage:
     """Runs fail cleanly while the database is unavailable, and the service recovers by itself."""
 
     @pytest.mark.slow
     @pytest.mark.postgres
-    def test_postgresql_stopped_and_started(self, tmp_path: Path, pg_control: str, services: list[ServiceProcess]) -> None:
-        """PostgreSQL stopped in the middle of a run: runs fail and are counted; once it is back, the change arrives."""
+    def test_postgresql_stopped_and_started(
+        self, tmp_path: Path, private_pg: PrivatePostgres, services: list[ServiceProcess]
+    ) -> None:
+        """PostgreSQL (a private cluster) stopped in the middle of a run: runs fail and are counted; once back, the change arrives."""
         from tests.conftest import _drop_pg_database, _new_pg_database
 
-        name, url = _new_pg_database(pg_control)
+        name, url = _new_pg_database(private_pg.admin_url)
         try:
             inv, out = tmp_path / "inv.jsonl", tmp_path / "out.jsonl"
             write_inventory(inv, vms(3))
@@ -324,7 +308,7 @@ class TestDatabaseOutage:
             pipe = PipeFeeder(inv)
             fd = pipe.open()  # a run holds the source's lease and is listing
             try:
-                pg_cluster("stop")
+                private_pg.stop()
                 os.write(fd, lines_of(changed))
                 os.close(fd)
                 write_inventory(inv, changed)
@@ -332,14 +316,15 @@ class TestDatabaseOutage:
                 svc.wait_event("run_failed", timeout=30)  # the next one cannot even start
                 assert svc.proc.poll() is None
             finally:
-                pg_cluster("start")
+                private_pg.start()
             wait_for(lambda: len(read_jsonl(out)) == 4, timeout=60, what="the update after recovery")
             assert read_jsonl(out)[-1]["key"] == "vm-0" and read_jsonl(out)[-1]["action"] == "update"
             assert svc.matching("leftover_lease_released")  # the failed run could not give its lease back
             assert svc.stop() == 0
         finally:
-            pg_cluster("start")
-            _drop_pg_database(pg_control, name)
+            if not private_pg.started:
+                private_pg.start()
+            _drop_pg_database(private_pg.admin_url, name)
 
     @pytest.mark.slow
     def test_sqlite_locked_by_another_process(self, tmp_path: Path, services: list[ServiceProcess]) -> None:

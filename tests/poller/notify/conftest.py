@@ -1,4 +1,8 @@
-"""Fixtures for the sink tests: notifications, a scriptable HTTP receiver, a RabbitMQ URL, a driving loop."""
+"""Fixtures for the sink tests: notifications, a scriptable HTTP receiver, RabbitMQ URLs, a driving loop.
+
+Tests that stop, restart or reconfigure a broker do it to the private node of ``rabbit_control``
+(tests/private_servers.py), never to the shared broker of POLLER_TEST_AMQP_URL.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import kombu
 import orjson
@@ -26,6 +29,7 @@ from requests.structures import CaseInsensitiveDict
 
 from poller.errors import DeliveryError
 from poller.notify.base import OutboxRecord
+from tests.private_servers import PrivateRabbit
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "sinks.md"
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
@@ -255,13 +259,17 @@ def amqp_url() -> str:
 
 @dataclass
 class RabbitControl:
-    """Stops and starts the local RabbitMQ application (the node keeps running)."""
+    """Stops and starts the application of the test session's private RabbitMQ node (never the shared broker)."""
 
-    url: str
-    ctl: str
+    node: PrivateRabbit
+
+    @property
+    def url(self) -> str:
+        return self.node.url
 
     def run(self, *args: str) -> None:
-        subprocess.run([self.ctl, *args], check=True, capture_output=True, timeout=120)
+        """Run ``rabbitmqctl -n <private node> args``."""
+        self.node.ctl(*args)
 
     def stop_app(self) -> None:
         self.run("stop_app")
@@ -286,15 +294,9 @@ class RabbitControl:
 
 
 @pytest.fixture
-def rabbit_control(amqp_url: str) -> Iterator[RabbitControl]:
-    """Control of the broker behind ``amqp_url`` via rabbitmqctl; restarts it if a test left it stopped."""
-    ctl = shutil.which("rabbitmqctl")
-    if ctl is None:
-        _unavailable("rabbitmqctl is not installed here")
-    assert ctl is not None
-    if urlsplit(amqp_url).hostname not in ("127.0.0.1", "localhost"):
-        _unavailable("the RabbitMQ under test is not local; it cannot be restarted from here")
-    control = RabbitControl(amqp_url, ctl)
+def rabbit_control(private_rabbit: PrivateRabbit) -> Iterator[RabbitControl]:
+    """Control of the session's private RabbitMQ node (own name and port); restarts its app if a test left it stopped."""
+    control = RabbitControl(private_rabbit)
     yield control
     try:
         control.wait_ready(timeout=1)
@@ -344,5 +346,13 @@ def unbind_exchange(bound: Bound) -> None:
 def bound(amqp_url: str) -> Iterator[Bound]:
     """An exchange with a durable queue receiving every routing key (#)."""
     made = bind_exchange(amqp_url, "#")
+    yield made
+    unbind_exchange(made)
+
+
+@pytest.fixture
+def private_bound(rabbit_control: RabbitControl) -> Iterator[Bound]:
+    """Like ``bound``, on the private node that outage tests stop and start."""
+    made = bind_exchange(rabbit_control.url, "#")
     yield made
     unbind_exchange(made)

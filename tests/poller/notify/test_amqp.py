@@ -185,10 +185,10 @@ class TestWithBroker:
         finally:
             unbind_exchange(only)
 
-    def test_reconnects_after_connection_loss(self, bound: Bound, rabbit_control: RabbitControl) -> None:
+    def test_reconnects_after_connection_loss(self, private_bound: Bound, rabbit_control: RabbitControl) -> None:
         """After the broker closes the kept connection while idle, the next deliver reconnects and succeeds."""
         records = make_records(20)
-        sink = sink_for(bound.url, exchange=bound.exchange)
+        sink = sink_for(private_bound.url, exchange=private_bound.exchange)
         sink.deliver(records[:10])
         first = sink._connection
         rabbit_control.run("close_all_connections", "test")
@@ -196,13 +196,13 @@ class TestWithBroker:
         sink.deliver(records[10:])
         assert sink._connection is not first
         sink.close()
-        ids = [m.properties["message_id"] for m in bound.messages()]
+        ids = [m.properties["message_id"] for m in private_bound.messages()]
         assert list(dict.fromkeys(ids)) == [r.id for r in records]
 
-    def test_connection_lost_twice_is_the_callers_to_retry(self, bound: Bound, rabbit_control: RabbitControl) -> None:
+    def test_connection_lost_twice_is_the_callers_to_retry(self, private_bound: Bound, rabbit_control: RabbitControl) -> None:
         """With the broker down, deliver tries a fresh connection once, then fails retryably; later it recovers."""
         records = make_records(10)
-        sink = sink_for(bound.url, exchange=bound.exchange)
+        sink = sink_for(private_bound.url, exchange=private_bound.exchange)
         sink.deliver(records[:5])
         rabbit_control.stop_app()
         try:
@@ -211,30 +211,30 @@ class TestWithBroker:
         finally:
             rabbit_control.start_app()
         assert (info.value.retryable, info.value.delivered) == (True, 0)
-        assert "connection refused" in str(info.value) and "127.0.0.1:5672" in str(info.value)
+        assert "connection refused" in str(info.value) and f"127.0.0.1:{rabbit_control.node.port}" in str(info.value)
         sink.deliver(records[5:])
         sink.close()
-        ids = [m.properties["message_id"] for m in bound.messages()]
+        ids = [m.properties["message_id"] for m in private_bound.messages()]
         assert list(dict.fromkeys(ids)) == [r.id for r in records]
 
-    def test_broker_refusing_a_message_parks_it(self, bound: Bound, rabbit_control: RabbitControl) -> None:
+    def test_broker_refusing_a_message_parks_it(self, private_bound: Bound, rabbit_control: RabbitControl) -> None:
         """A message over the broker's max_message_size is refused for good, after the ones before it."""
         rabbit_control.run("eval", "application:set_env(rabbit, max_message_size, 4096).")
         try:
             records = make_records(3)
             big = OutboxRecord(9, "os1", "compute.server", "update", "big", orjson.dumps({"x": "y" * 8000}))
             with pytest.raises(DeliveryError) as info:
-                sink_for(bound.url, exchange=bound.exchange).deliver([*records, big])
+                sink_for(private_bound.url, exchange=private_bound.exchange).deliver([*records, big])
         finally:
             rabbit_control.run("eval", "application:unset_env(rabbit, max_message_size).")
         assert (info.value.retryable, info.value.delivered) == (False, 3)
         assert "PRECONDITION_FAILED" in str(info.value) and "big" in str(info.value)
 
     @pytest.mark.slow
-    def test_broker_restart_mid_stream_loses_nothing(self, bound: Bound, rabbit_control: RabbitControl) -> None:
+    def test_broker_restart_mid_stream_loses_nothing(self, private_bound: Bound, rabbit_control: RabbitControl) -> None:
         """With RabbitMQ stopped and started mid-stream, a retrying driver gets every notification through in order."""
         records = make_records(200)
-        sink = sink_for(bound.url, exchange=bound.exchange, timeout=5)
+        sink = sink_for(private_bound.url, exchange=private_bound.exchange, timeout=5)
         calls = {"deliver": 0, "failed": 0}
 
         class StopsBrokerOnCall15:
@@ -252,17 +252,17 @@ class TestWithBroker:
 
         failures = drive(StopsBrokerOnCall15(), records, on_failure=on_failure)
         sink.close()
-        got = bound.messages()
+        got = private_bound.messages()
         ids = [m.properties["message_id"] for m in got]
         assert len(failures) >= 3
         assert list(dict.fromkeys(ids)) == [r.id for r in records]
         assert {m.properties["delivery_mode"] for m in got} == {2}
 
     @pytest.mark.slow
-    def test_stop_mid_batch_counts_only_confirmed(self, bound: Bound, rabbit_control: RabbitControl) -> None:
+    def test_stop_mid_batch_counts_only_confirmed(self, private_bound: Bound, rabbit_control: RabbitControl) -> None:
         """Stopped in the middle of a batch, the sink reports as delivered only messages that survive the restart."""
         records = make_records(3000)
-        sink = sink_for(bound.url, exchange=bound.exchange, timeout=5)
+        sink = sink_for(private_bound.url, exchange=private_bound.exchange, timeout=5)
         sink.deliver(records[:1])
         stopper = threading.Timer(0.05, rabbit_control.stop_app)
         stopper.start()
@@ -272,7 +272,7 @@ class TestWithBroker:
         rabbit_control.start_app()
         confirmed = 1 + info.value.delivered
         assert info.value.retryable and 1 < confirmed < len(records)
-        survivors = {m.properties["message_id"] for m in bound.messages()}
+        survivors = {m.properties["message_id"] for m in private_bound.messages()}
         assert {r.id for r in records[:confirmed]} <= survivors
 
 

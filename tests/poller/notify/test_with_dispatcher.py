@@ -87,10 +87,10 @@ class TestWebhookWithDispatcher:
 @pytest.mark.slow
 class TestAmqpWithDispatcher:
     def test_broker_restart_between_runs_loses_nothing(
-        self, sqlite_store: Store, clock: Any, bound: Bound, rabbit_control: RabbitControl
+        self, sqlite_store: Store, clock: Any, private_bound: Bound, rabbit_control: RabbitControl
     ) -> None:
         """Notifications produced while RabbitMQ is stopped wait in the outbox and reach the queue after it returns."""
-        sink = AmqpSink("bus", {"url": bound.url, "exchange": bound.exchange, "timeout": 5})
+        sink = AmqpSink("bus", {"url": private_bound.url, "exchange": private_bound.exchange, "timeout": 5})
         dispatcher = Dispatcher(sqlite_store, [sink])
         dispatcher.register_cursors()
         run(sqlite_store, [vm("a"), vm("b")], clock)
@@ -104,7 +104,7 @@ class TestAmqpWithDispatcher:
             rabbit_control.start_app()
         assert dispatcher.deliver_pending(force=True) == 2
         dispatcher.close()
-        got = bound.messages()
+        got = private_bound.messages()
         rows = list(sqlite_store.history())
         assert [m.properties["message_id"] for m in got] == [row.id for row in rows]
         assert [m.delivery_info["routing_key"] for m in got] == [routing_key(_record(row)) for row in rows]
