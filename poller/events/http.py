@@ -30,12 +30,18 @@ import structlog
 from poller.events import auth
 from poller.events.config import EventsConfig, HttpConfig
 from poller.events.processor import EventProcessor, QueueFull
+from poller.events.replay import ReplayGuard
 from poller.events.stats import Stats
 
 log = structlog.get_logger("poller.events.http")
 
 PATH = re.compile(r"^/v1/sources/([^/]+)/events/?$")
 MAX_EVENTS_PER_BODY = 1000
+# Media types we parse as JSON; a request naming another one is answered 415 (B17). A request
+# without Content-Type is read as JSON (scripts that post with http.client or curl --json).
+JSON_TYPES = ("application/json", "application/cloudevents+json", "application/cloudevents-batch+json")
+# Delivery ids that make a replayed, validly signed webhook recognisable (S04).
+DELIVERY_ID_HEADERS = ("x-cs-event-id", "webhook-id")
 SOCKET_TIMEOUT = 30.0
 UNKNOWN_SOURCE = "-"  # the stats label of requests naming no event source (never the raw name: unbounded)
 
@@ -85,6 +91,7 @@ class EventHttpServer:
         self.stats = stats
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.replays = ReplayGuard()
 
     @property
     def address(self) -> tuple[str, int]:
@@ -119,6 +126,14 @@ class EventHttpServer:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+def _json_media_type(content_type: str | None) -> bool:
+    """True for a JSON media type (parameters such as charset ignored) or no Content-Type at all."""
+    if content_type is None or not content_type.strip():
+        return True
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in JSON_TYPES
 
 
 def _loopback(host: str) -> bool:
@@ -177,7 +192,24 @@ class _Handler(BaseHTTPRequestHandler):
         if not auth.authenticate(source, headers, body):
             self._unauthorized(name, read=True)
             return
+        if not _json_media_type(headers.get("content-type")):
+            self.intake.stats.add("unsupported_media_type", name)
+            self._reply(415, {"error": "Content-Type must be application/json"})
+            return
+        if self._replayed(name, headers):
+            return
         self._accept(name, body, headers)
+
+    def _replayed(self, source: str, headers: Mapping[str, str]) -> bool:
+        """Answer a replayed delivery (same id within the window) as done, without queuing it again."""
+        delivery_id = next((headers[h] for h in DELIVERY_ID_HEADERS if headers.get(h)), None)
+        if delivery_id is None or self.intake.replays.first_time(source, delivery_id):
+            return False
+        self.intake.stats.add("replayed", source)
+        log.info("events_replay_ignored", source=source)
+        ok = 200 if "x-cs-event-id" in headers else 202
+        self._reply(ok, {"status": "duplicate", "events": 0, "targets": 0, "unknown": 0})
+        return True
 
     def _body(self, source: str, headers: Mapping[str, str]) -> bytes | None:
         """The raw body, or None after answering 411/400/413 (the connection is then closed)."""

@@ -18,6 +18,8 @@ NAMES = (
     "malformed",       # bodies or messages that are not an event (HTTP 400 / AMQP message dropped)
     "unauthorized",    # HTTP requests refused with 401
     "too_large",       # HTTP bodies over events.http.max_body (413)
+    "unsupported_media_type",  # HTTP bodies sent as something other than JSON (415)
+    "replayed",        # signed deliveries seen again with the same delivery id (answered, not queued)
     "rejected_full",   # events refused because the queue was full (HTTP 503)
     "dropped",         # events accepted for a noop or disabled source and dropped
     "coalesced",       # (type, key) targets folded into a fetch already waiting

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 
 import orjson
@@ -29,7 +30,7 @@ def action_event(event: str, entity: str, uuid: str, status: str = "Completed") 
 
 def webhook(env: Env, body: bytes, secret: str = HMAC_SECRET, **headers: str) -> tuple[int, object]:
     """POST ``body`` to cs1 the way CloudStack's WebhookDeliveryThread does (X-CS-* headers, signature)."""
-    all_headers = {"X-CS-Event-ID": "e-1", "X-CS-Event": "VM.STOP", "User-Agent": "CS-Hookshot/a-1",
+    all_headers = {"X-CS-Event-ID": str(uuid.uuid4()), "X-CS-Event": "VM.STOP", "User-Agent": "CS-Hookshot/a-1",
                    "X-CS-Signature": sign(secret, body), **headers}
     reply = env.post("cs1", body, **all_headers)
     return reply.status, reply.body
@@ -97,3 +98,45 @@ class TestWebhooks:
         body = action_event("VM.STOP", "VirtualMachine", demo(cs_emulator).vms[0]["id"], status="Started")
         status, reply = webhook(env, body)
         assert status == 200 and reply["unknown"] == 1 and env.service.stats.get("fetched") == 0  # type: ignore[index]
+
+
+class TestReplayAndMediaType:
+    def test_S04_replayed_signed_webhook_is_answered_once_and_fetched_once(
+            self, make_env: MakeEnv, cs_emulator: CloudStackEmulator) -> None:
+        """S04: the same signed delivery (same X-CS-Event-ID) sent three times queues one refresh."""
+        env = make_env(cs=cs_emulator)
+        vm = demo(cs_emulator).vms[1]
+        cs_emulator.inventory.stop_vm(vm["id"])
+        body = action_event("VM.STOP", "VirtualMachine", vm["id"])
+        replies = [webhook(env, body, **{"X-CS-Event-ID": "evt-42"}) for _ in range(3)]
+        assert env.service.processor.wait_idle(5)
+        assert [status for status, _ in replies] == [200, 200, 200]
+        assert [reply["status"] for _, reply in replies] == ["accepted", "duplicate", "duplicate"]  # type: ignore[index]
+        assert env.service.stats.get("fetched", "cs1") == 1
+        assert env.service.stats.get("replayed", "cs1") == 2
+
+    def test_S04_a_new_delivery_id_for_the_same_body_is_accepted(
+            self, make_env: MakeEnv, cs_emulator: CloudStackEmulator) -> None:
+        """S04: a distinct delivery id is a distinct delivery (CloudStack sends one id per event)."""
+        env = make_env(cs=cs_emulator, baseline=False)
+        body = action_event("VM.STOP", "VirtualMachine", demo(cs_emulator).vms[0]["id"])
+        first = webhook(env, body, **{"X-CS-Event-ID": "evt-1"})
+        second = webhook(env, body, **{"X-CS-Event-ID": "evt-2"})
+        assert [first[1]["status"], second[1]["status"]] == ["accepted", "accepted"]  # type: ignore[index]
+
+    def test_B17_text_plain_body_is_415_and_fetches_nothing(
+            self, make_env: MakeEnv, cs_emulator: CloudStackEmulator) -> None:
+        """B17: a validly signed body sent as text/plain is refused with 415; nothing is queued."""
+        env = make_env(cs=cs_emulator, baseline=False)
+        body = action_event("VM.STOP", "VirtualMachine", demo(cs_emulator).vms[0]["id"])
+        status, reply = webhook(env, body, **{"Content-Type": "text/plain; charset=UTF-8"})
+        assert status == 415 and "application/json" in reply["error"]  # type: ignore[index]
+        assert env.service.stats.get("unsupported_media_type", "cs1") == 1
+        assert env.service.stats.get("received", "cs1") == 0
+
+    def test_B17_json_with_charset_is_accepted(self, make_env: MakeEnv, cs_emulator: CloudStackEmulator) -> None:
+        """B17: CloudStack's own Content-Type (application/json; charset=UTF-8) is accepted."""
+        env = make_env(cs=cs_emulator, baseline=False)
+        body = action_event("VM.STOP", "VirtualMachine", demo(cs_emulator).vms[0]["id"])
+        status, _ = webhook(env, body, **{"Content-Type": "application/json; charset=UTF-8"})
+        assert status == 200
