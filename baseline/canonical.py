@@ -11,7 +11,8 @@ The scheme (version 1), pinned by golden vectors in tests/baseline:
 - non-finite floats (NaN, Infinity) as ``null``, as ECMAScript's JSON.stringify writes them;
 - integers outside the exact range of an IEEE double (|n| > 2**53 - 1, I-JSON,
   RFC 7493) as their decimal strings;
-- object keys that are not strings as their ``str()``;
+- object keys that are not strings as their ``str()``; an object in which two keys
+  become the same string (``{1: "a", "1": "b"}``) is an error, never one silently kept;
 - a string holding lone surrogates as the string with each surrogate written as
   the literal six characters ``\\udXXX`` (lower-case hex);
 - any other value (bytes, arbitrary objects) is an error: the entity is invalid.
@@ -85,7 +86,10 @@ def _normalize(value: Any) -> Any:
     """Apply the value rules orjson does not know (slow path, rare)."""
     kind = type(value)
     if kind is dict or isinstance(value, Mapping):
-        return {_normalize_key(k): _normalize(v) for k, v in value.items()}
+        normalized = {_normalize_key(k): _normalize(v) for k, v in value.items()}
+        if len(normalized) != len(value):
+            raise CanonicalError(f"object has keys that collide as strings: {_colliding(value)}")
+        return normalized
     if kind is list or kind is tuple:
         return [_normalize(v) for v in value]
     if isinstance(value, set | frozenset):
@@ -97,6 +101,16 @@ def _normalize(value: Any) -> Any:
     if kind is str:
         return _escape_surrogates(value)
     return value
+
+
+def _colliding(mapping: Mapping[Any, Any]) -> str:
+    seen: dict[str, Any] = {}
+    for key in mapping:
+        text = _normalize_key(key)
+        if text in seen:
+            return f"{seen[text]!r} and {key!r}"[:120]
+        seen[text] = key
+    return "?"
 
 
 def _normalize_key(key: Any) -> str:

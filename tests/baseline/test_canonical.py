@@ -58,6 +58,17 @@ class TestGoldenVectors:
         doc = {"name": "vm", "attributes": {"flavor": {"ram": 4096}}}
         assert hash_hex(hash_bytes(canonical_bytes(doc))) == "51d15b1e0fbf28c4"
 
+    def test_B06_keys_colliding_as_strings_are_rejected(self) -> None:
+        """B06: {1: "a", "1": "b"} would silently keep one value as JSON: it is an error naming both keys."""
+        with pytest.raises(CanonicalError, match="collide as strings: 1 and '1'"):
+            canonical_bytes({"outer": {1: "a", "1": "b"}})
+
+    @pytest.mark.parametrize(("left", "right"), [(1, 1.0), (0.0, -0.0)])
+    def test_B03_integral_floats_and_negative_zero_are_their_own_values(self, left: Any, right: Any) -> None:
+        """B03/B04: 1 and 1.0, 0.0 and -0.0 hash differently (recorded in docs/decisions.md), and stably."""
+        assert canonical_bytes({"n": left}) != canonical_bytes({"n": right})
+        assert canonical_bytes({"n": right}) == canonical_bytes({"n": right})
+
     def test_bytes_values_are_rejected(self) -> None:
         """A value with no JSON form is an error, not a guess."""
         with pytest.raises(CanonicalError):
