@@ -48,11 +48,11 @@ class TestGoldenVectors:
         ],
     )
     def test_bytes(self, value: Any, expected: bytes) -> None:
-        """Each rule of the scheme produces exactly these bytes."""
+        """B02: Each rule of the scheme produces exactly these bytes."""
         assert canonical_bytes(value) == expected
 
     def test_digest(self) -> None:
-        """xxh3-64 of a known document is a known digest (scheme version 1)."""
+        """B04: xxh3-64 of a known document is a known digest (scheme version 1)."""
         assert SCHEME_VERSION == 1
         assert hash_hex(hash_bytes(b'{"a":1}')) == "c5e3762ffc8453c6"
         doc = {"name": "vm", "attributes": {"flavor": {"ram": 4096}}}
@@ -80,7 +80,7 @@ class TestProperties:
 
     @given(json_objects)
     def test_key_order_does_not_matter(self, doc: dict[str, Any]) -> None:
-        """Dicts equal up to key order hash equal."""
+        """B04: Dicts equal up to key order hash equal."""
         reordered = dict(reversed(list(doc.items())))
         assert hash_bytes(canonical_bytes(doc)) == hash_bytes(canonical_bytes(reordered))
 
@@ -156,6 +156,6 @@ class TestRules:
         assert rules.is_ignored("/m/x/y") and not rules.is_ignored("/n")
 
     def test_nan_inside_nested_structure(self) -> None:
-        """A NaN nested deep is written as null, the same on the fast and the slow path."""
+        """B03: A NaN nested deep is written as null, the same on the fast and the slow path."""
         assert canonical_bytes({"a": [None, {"b": math.nan}]}) == b'{"a":[null,{"b":null}]}'
         assert canonical_bytes({"a": [2**60, {"b": math.nan}]}) == b'{"a":["1152921504606846976",{"b":null}]}'

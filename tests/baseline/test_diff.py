@@ -19,7 +19,7 @@ class TestTypeDiff:
         assert diff.observe("c", 4) is Seen.CREATED
 
     def test_duplicates_collapse_and_conflicts_are_flagged(self) -> None:
-        """The same key twice is a duplicate when equal, a conflict when not."""
+        """B05: The same key twice is a duplicate when equal, a conflict when not."""
         diff = TypeDiff({})
         diff.observe("a", 1)
         assert diff.observe("a", 1) is Seen.DUPLICATE
@@ -43,7 +43,7 @@ class TestDeletionPlanning:
         assert plan.delete == ("a",)
 
     def test_mass_deletion_is_held(self) -> None:
-        """Deleting more than max_fraction (and at least min_count) is held, nothing deleted."""
+        """F08: Deleting more than max_fraction (and at least min_count) is held, nothing deleted."""
         keys = [str(i) for i in range(60)]
         plan = plan_deletions(keys, {}, 100, DeletionPolicy())
         assert plan.delete == () and len(plan.held) == 60
@@ -54,7 +54,7 @@ class TestDeletionPlanning:
         assert len(plan_deletions(keys, {}, 100, DeletionPolicy(allow_mass_delete=True)).delete) == 60
 
     def test_small_types_are_not_guarded(self) -> None:
-        """Fewer than min_count deletions never trip the guard."""
+        """F08: Fewer than min_count deletions never trip the guard."""
         assert not is_mass_deletion(9, 10, DeletionPolicy())
         assert is_mass_deletion(10, 10, DeletionPolicy())
 

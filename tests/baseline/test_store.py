@@ -28,7 +28,7 @@ class TestOpening:
         second.close()
 
     def test_garbage_file_is_corrupt_not_recreated(self, tmp_path: Path) -> None:
-        """A file that is not a database is an error; it is left untouched."""
+        """F26: A file that is not a database is an error; it is left untouched."""
         path = tmp_path / "b.db"
         path.write_bytes(b"this is not sqlite" * 100)
         with pytest.raises((StoreCorrupt, StoreUnavailable)):
@@ -59,7 +59,7 @@ class TestHashes:
 
     @pytest.mark.parametrize("digest", [0, 1, 2**63 - 1, 2**63, 2**64 - 1])
     def test_roundtrip(self, digest: int) -> None:
-        """Every 64-bit digest survives the signed column."""
+        """B04: Every 64-bit digest survives the signed column."""
         assert to_unsigned(to_signed(digest)) == digest
         assert -(2**63) <= to_signed(digest) < 2**63
 
@@ -96,7 +96,7 @@ class TestLeases:
     """One holder per source."""
 
     def test_second_holder_refused_until_expiry(self, store: Store) -> None:
-        """A live lease refuses another holder; an expired one is taken over."""
+        """F23: A live lease refuses another holder; an expired one is taken over."""
         assert store.acquire_lease("s", "a", NOW + timedelta(minutes=1), NOW)
         with store.transaction() as tx:
             tx.conn.execute(sa.text("UPDATE poller_leases SET host = 'elsewhere'"))
@@ -105,7 +105,7 @@ class TestLeases:
         assert store.lease_holder("s") == "b"
 
     def test_dead_local_holder_is_taken_over(self, store: Store) -> None:
-        """A lease left by a dead process on this host (kill -9) does not block a restart."""
+        """F17: A lease left by a dead process on this host (kill -9) does not block a restart."""
         assert store.acquire_lease("s", "a", NOW + timedelta(hours=1), NOW)
         with store.transaction() as tx:
             tx.conn.execute(sa.text("UPDATE poller_leases SET pid = 999999999"))

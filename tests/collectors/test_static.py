@@ -58,28 +58,28 @@ class TestErrors:
         assert not listing.complete and "none.jsonl" in str(listing.error)
 
     def test_bad_line_names_file_and_line(self, tmp_path: Path) -> None:
-        """A line that is not JSON names file:line."""
+        """B01: A line that is not JSON names file:line."""
         path = tmp_path / "inv.jsonl"
         path.write_text('{"type":"vm","key":"a"}\n{broken\n')
         _, listing = listed(StaticCollector("s", {"path": str(path)}))
         assert not listing.complete and f"{path}:2: not valid JSON" == str(listing.error)
 
     def test_missing_key_names_line(self, tmp_path: Path) -> None:
-        """An entity without a key names the line and the field."""
+        """B16: An entity without a key names the line and the field."""
         path = tmp_path / "inv.yaml"
         path.write_text("entities:\n  - {type: vm, key: a}\n  - {type: vm}\n")
         _, listing = listed(StaticCollector("s", {"path": str(path)}))
         assert str(listing.error) == f"{path}:3: missing required field 'key'"
 
     def test_non_utf8_line(self, tmp_path: Path) -> None:
-        """Non-UTF-8 bytes in a JSON line are reported, not guessed."""
+        """B02: Non-UTF-8 bytes in a JSON line are reported, not guessed."""
         path = tmp_path / "inv.jsonl"
         path.write_bytes(b'{"type":"vm","key":"\xff"}\n')
         _, listing = listed(StaticCollector("s", {"path": str(path)}))
         assert "inv.jsonl:1" in str(listing.error)
 
     def test_nan_is_rejected_in_json(self, tmp_path: Path) -> None:
-        """NaN is not JSON: the line is bad."""
+        """B03: NaN is not JSON: the line is bad."""
         path = tmp_path / "inv.jsonl"
         path.write_text('{"type":"vm","key":"a","attributes":{"x":NaN}}\n')
         _, listing = listed(StaticCollector("s", {"path": str(path)}))

@@ -64,7 +64,7 @@ class TestSnapshot:
         assert result.returncode == 3 and "/flavor: small -> big" in result.stdout
 
     def test_bad_line_exits_1_and_deletes_nothing(self, workdir: Path) -> None:
-        """A broken inventory line is a partial run: exit 1, the line named, nothing deleted."""
+        """F01: A broken inventory line is a partial run: exit 1, the line named, nothing deleted."""
         poller("snapshot", cwd=workdir)
         (workdir / "inv.jsonl").write_text('{"type":"vm","key":"a","name":"alpha","attributes":{"flavor":"small"}}\n{oops\n')
         result = poller("snapshot", cwd=workdir)
@@ -85,7 +85,7 @@ class TestSnapshot:
         assert result.stderr.strip().count("\n") == 0 and "poller.yaml: sources.a.intervall: unknown key" in result.stderr
 
     def test_unknown_collector_is_named(self, workdir: Path) -> None:
-        """An unknown collector fails the run with its name and the installed ones."""
+        """B09: An unknown collector fails the run with its name and the installed ones."""
         (workdir / "poller.yaml").write_text(f"baseline: {{url: 'sqlite:///{workdir}/b.db'}}\nsources: [{{name: a, collector: nope}}]\n")
         result = poller("snapshot", cwd=workdir)
         assert result.returncode == 1 and "unknown collector 'nope'" in result.stderr
@@ -169,7 +169,7 @@ class TestNotificationsCommands:
         assert [n["id"] for n in lines((workdir / "out.jsonl").read_text())] == [n["id"] for n in first] * 2
 
     def test_backlog_over_limit_pauses_polling(self, workdir: Path) -> None:
-        """With a sink down and its backlog over notify.max_backlog, the source is paused (exit 1), nothing lost."""
+        """F18: With a sink down and its backlog over notify.max_backlog, the source is paused (exit 1), nothing lost."""
         (workdir / "blocked").write_text("not a directory")
         (workdir / "poller.yaml").write_text(
             f"baseline: {{url: 'sqlite:///{workdir}/b.db'}}\n"

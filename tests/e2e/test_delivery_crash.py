@@ -66,7 +66,7 @@ def poller_cmd() -> list[str]:
 
 @pytest.mark.slow
 def test_kill_between_commit_and_delivery(tmp_path: Path, receiver: Receiver) -> None:
-    """A snapshot killed while delivering leaves its notifications pending; the next process delivers them."""
+    """F15: A snapshot killed while delivering leaves its notifications pending; the next process delivers them."""
     inventory = tmp_path / "inv.jsonl"
     inventory.write_text("".join(json.dumps({"type": "vm", "key": f"vm-{i}"}) + "\n" for i in range(5)))
     config = tmp_path / "poller.yaml"

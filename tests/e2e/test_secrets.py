@@ -71,7 +71,7 @@ def assert_clean(texts: list[str]) -> None:
 
 @pytest.mark.slow
 def test_no_secret_in_any_output(clouds: tuple[object, object], tmp_path: Path) -> None:
-    """Wrong credentials everywhere, unreachable sinks and databases: no canary in any output."""
+    """B12: Wrong credentials everywhere, unreachable sinks and databases: no canary in any output."""
     os_emu, cs_emu = clouds
     config = tmp_path / "poller.yaml"
     write_config(config, os_emu, cs_emu, f"sqlite:///{tmp_path / 'b.db'}")

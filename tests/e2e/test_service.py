@@ -232,7 +232,7 @@ class TestCrash:
 
     @pytest.mark.slow
     def test_kill_9_mid_run_then_restart(self, tmp_path: Path, services: list[ServiceProcess]) -> None:
-        """After kill -9 mid-run and a restart, the next run emits exactly the changes a crash-free run would."""
+        """F17: After kill -9 mid-run and a restart, the next run emits exactly the changes a crash-free run would."""
         before, after = big_inventory(5000), big_inventory(5000, start=500, changed_every=4)
         expected = reference_changes(tmp_path, before, after)
         inv, out, db = tmp_path / "inv.jsonl", tmp_path / "out.jsonl", sqlite_url(tmp_path)
@@ -269,7 +269,7 @@ class TestGracefulStop:
     """SIGTERM in the middle of a run."""
 
     def test_sigterm_lets_the_run_finish_and_delivers(self, tmp_path: Path, services: list[ServiceProcess]) -> None:
-        """SIGTERM during a run waits for it (within stop_timeout), delivers its notifications, and exits 0."""
+        """F17: SIGTERM during a run waits for it (within stop_timeout), delivers its notifications, and exits 0."""
         inv, out, db = tmp_path / "inv.jsonl", tmp_path / "out.jsonl", sqlite_url(tmp_path)
         write_inventory(inv, vms(2))
         config = write_config(tmp_path / "poller.yaml", db=db, sink=out, sources=[static_source("inv", inv, types=["vm"])])
@@ -294,7 +294,7 @@ class TestDatabaseOutage:
     def test_postgresql_stopped_and_started(
         self, tmp_path: Path, private_pg: PrivatePostgres, services: list[ServiceProcess]
     ) -> None:
-        """PostgreSQL (a private cluster) stopped in the middle of a run: runs fail and are counted; once back, the change arrives."""
+        """F27: PostgreSQL (a private cluster) stopped in the middle of a run: runs fail and are counted; once back, the change arrives."""
         from tests.conftest import _drop_pg_database, _new_pg_database
 
         name, url = _new_pg_database(private_pg.admin_url)
@@ -328,7 +328,7 @@ class TestDatabaseOutage:
 
     @pytest.mark.slow
     def test_sqlite_locked_by_another_process(self, tmp_path: Path, services: list[ServiceProcess]) -> None:
-        """While another connection holds BEGIN EXCLUSIVE, runs fail cleanly; after it lets go, the change arrives."""
+        """F13: While another connection holds BEGIN EXCLUSIVE, runs fail cleanly; after it lets go, the change arrives."""
         inv, out = tmp_path / "inv.jsonl", tmp_path / "out.jsonl"
         write_inventory(inv, vms(3))
         config = write_config(tmp_path / "poller.yaml", db=sqlite_url(tmp_path), sink=out, sources=[static_source("inv", inv)])

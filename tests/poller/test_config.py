@@ -18,17 +18,17 @@ class TestValidation:
     """Bad values are one error naming the file and the key."""
 
     def test_unknown_top_level_key(self) -> None:
-        """An unknown section is named with the file."""
+        """B09: An unknown section is named with the file."""
         with pytest.raises(ConfigError, match=r"^poller.yaml: sourcez: unknown key"):
             parse("sourcez: []")
 
     def test_unknown_source_key(self) -> None:
-        """An unknown key inside a source names the source."""
+        """B09: An unknown key inside a source names the source."""
         with pytest.raises(ConfigError, match=r"sources.a.intervall: unknown key"):
             parse("sources: [{name: a, collector: noop, intervall: 5}]")
 
     def test_bad_interval(self) -> None:
-        """An unparseable duration names the field."""
+        """B10: An unparseable duration names the field."""
         with pytest.raises(ConfigError, match=r"sources.a.interval: must be a duration"):
             parse("sources: [{name: a, collector: noop, interval: soon}]")
 
@@ -63,7 +63,7 @@ class TestValidation:
             parse("sources: [{name: a, collector: noop, ignore_fields: {vm: [updated]}}]")
 
     def test_max_fraction_range(self) -> None:
-        """deletion.max_fraction is between 0 and 1."""
+        """B10: deletion.max_fraction is between 0 and 1."""
         with pytest.raises(ConfigError, match="deletion.max_fraction"):
             parse("deletion: {max_fraction: 5}")
 
@@ -83,7 +83,7 @@ class TestValues:
         assert parse_duration(text) == seconds
 
     def test_env_interpolation(self) -> None:
-        """${VAR} and ${VAR:-default} are expanded inside option values."""
+        """S05: ${VAR} and ${VAR:-default} are expanded inside option values."""
         config = parse("sources: [{name: a, collector: noop, options: {p: '${PW}', q: '${NOPE:-dflt}', r: '$${LIT}'}}]", PW="s3cret")
         assert dict(config.sources[0].options) == {"p": "s3cret", "q": "dflt", "r": "${LIT}"}
 

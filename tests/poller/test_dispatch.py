@@ -43,7 +43,7 @@ class TestDurableDelivery:
     """At least once, in order, through outages."""
 
     def test_backlog_waits_while_down_then_arrives_in_order(self, store: Store, clock: Any, tmp_path: Path) -> None:
-        """A sink that cannot write keeps its backlog; once it can, everything arrives in order."""
+        """F18: A sink that cannot write keeps its backlog; once it can, everything arrives in order."""
         blocker = tmp_path / "blocked"
         blocker.write_text("a file where a directory should be")
         sink = JsonlSink("file", {"path": str(blocker / "out.jsonl")})

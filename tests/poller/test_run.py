@@ -24,7 +24,7 @@ class TestCreateUpdateDelete:
     """The basic lifecycle."""
 
     def test_first_load_creates_with_initial_flag(self, store: Store, clock: Any) -> None:
-        """A first load creates every entity, flagged initial, with an epoch."""
+        """F25: A first load creates every entity, flagged initial, with an epoch."""
         result, notes = run(store, [vm("a"), vm("b")], clock)
         assert result.status == "ok"
         assert actions(notes) == [("create", "a"), ("create", "b")]
@@ -81,7 +81,7 @@ class TestIncompleteListings:
     """A listing that failed or was cut short changes nothing for its type."""
 
     def test_failure_midway_deletes_nothing(self, store: Store, clock: Any) -> None:
-        """A listing that raises after one entity commits no creates, updates or deletions."""
+        """F01: A listing that raises after one entity commits no creates, updates or deletions."""
         entities = [vm("a"), vm("b"), vm("c")]
         run(store, entities, clock)
         changed = [vm("a", x=1), vm("b")]
@@ -93,23 +93,23 @@ class TestIncompleteListings:
         assert sorted(actions(notes)) == [("delete", "c"), ("update", "a")]
 
     def test_total_mismatch_is_incomplete(self, store: Store, clock: Any) -> None:
-        """A listing whose unique keys fall short of the API's reported total deletes nothing."""
+        """F12: A listing whose unique keys fall short of the API's reported total deletes nothing."""
         run(store, [vm("a"), vm("b")], clock)
         result, notes = run(store, [vm("a")], clock, collector=FlakyCollector([vm("a")], total=2))
         assert result.types[0].status == "incomplete" and notes == []
 
     def test_conflicting_duplicates_make_it_incomplete(self, store: Store, clock: Any) -> None:
-        """The same key twice with different contents is an error naming the key."""
+        """B05: The same key twice with different contents is an error naming the key."""
         result, notes = run(store, [vm("a"), vm("a", x=1)], clock)
         assert result.types[0].status == "incomplete" and "a" in (result.types[0].error or "") and notes == []
 
     def test_identical_duplicates_collapse(self, store: Store, clock: Any) -> None:
-        """The same key twice with the same contents counts once."""
+        """B05: The same key twice with the same contents counts once."""
         result, notes = run(store, [vm("a"), vm("a")], clock)
         assert actions(notes) == [("create", "a")] and result.types[0].duplicates == 1
 
     def test_other_types_still_proceed(self, store: Store, clock: Any) -> None:
-        """One bad type does not stop another type's changes."""
+        """F07: One bad type does not stop another type's changes."""
         host = {"type": "host", "key": "h", "attributes": {}}
         good = StaticCollector("src", {"entities": [host, vm("a")]})
         result, notes = run(store, [host, vm("a")], clock, collector=good)
@@ -143,7 +143,7 @@ class TestDeletionPolicy:
         assert notes == []
 
     def test_mass_deletion_is_held_then_released(self, store: Store, clock: Any) -> None:
-        """Deleting most of a type is held (run partial) until allowed."""
+        """F08: Deleting most of a type is held (run partial) until allowed."""
         entities = [vm(str(i)) for i in range(20)]
         run(store, entities, clock)
         result, notes = run(store, entities[:5], clock)
@@ -157,7 +157,7 @@ class TestAtomicityAndCost:
     """One transaction per run, and no writes for unchanged entities."""
 
     def test_failed_commit_leaves_previous_baseline(self, store: Store, clock: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-        """A crash inside the commit leaves the baseline and outbox as they were."""
+        """F14: A crash inside the commit leaves the baseline and outbox as they were."""
         run(store, [vm("a")], clock)
         from baseline import store as store_mod
 
@@ -211,28 +211,28 @@ class TestEpochAndRules:
     """First loads, silent initial loads, ignore rules and re-fingerprinting."""
 
     def test_silent_initial_load(self, store: Store, clock: Any) -> None:
-        """initial_load: silent records the baseline without notifications."""
+        """F25: initial_load: silent records the baseline without notifications."""
         _, notes = run(store, [vm("a")], clock, initial_load="silent")
         assert notes == [] and store.load_hashes("src", "vm").keys() == {"a"}
         _, notes = run(store, [vm("a"), vm("b")], clock, initial_load="silent")
         assert actions(notes) == [("create", "b")]
 
     def test_reset_starts_a_new_epoch(self, store: Store, clock: Any) -> None:
-        """After a reset the creates are initial again, under a new epoch."""
+        """F25: After a reset the creates are initial again, under a new epoch."""
         _, first = run(store, [vm("a")], clock)
         store.reset("src")
         _, again = run(store, [vm("a")], clock)
         assert again[0]["initial"] is True and again[0]["epoch"] != first[0]["epoch"]
 
     def test_ignore_fields_from_config(self, store: Store, clock: Any) -> None:
-        """A configured ignore path never produces an update."""
+        """F29: A configured ignore path never produces an update."""
         source = SourceConfig(name="src", collector="static", ignore_fields={"vm": ("/metrics/*",)})
         run(store, [vm("a", metrics={"load": 1})], clock, source=source)
         _, notes = run(store, [vm("a", metrics={"load": 9})], clock, source=source)
         assert notes == []
 
     def test_unignoring_a_default_rehashes_without_flood(self, store: Store, clock: Any) -> None:
-        """Changing the rules re-hashes stored payloads: no updates unless the data changed."""
+        """F28: Changing the rules re-hashes stored payloads: no updates unless the data changed."""
         declared = {"types": {"vm": {"volatile": ["/usage"]}}}
         src1 = SourceConfig(name="src", collector="static")
         c1 = StaticCollector("src", {**declared, "entities": [vm("a", usage=1), vm("b", usage=1)]})
@@ -244,7 +244,7 @@ class TestEpochAndRules:
         assert notes[0]["changes"] == [{"path": "/usage", "old": 1, "new": 2}]
 
     def test_sets_are_order_free(self, store: Store, clock: Any) -> None:
-        """A list declared as a set can come back in any order without an update."""
+        """F29: A list declared as a set can come back in any order without an update."""
         declared = {"types": {"vm": {"sets": ["/rules"]}}}
         c1 = StaticCollector("src", {**declared, "entities": [vm("a", rules=[{"p": 1}, {"p": 2}])]})
         run(store, [], clock, collector=c1)
@@ -264,7 +264,7 @@ class TestLease:
     """Two processes never run one source at once."""
 
     def test_busy_source_is_skipped(self, store: Store, clock: Any) -> None:
-        """While another live holder has the lease, the run is skipped as busy."""
+        """F23: While another live holder has the lease, the run is skipped as busy."""
         from datetime import timedelta
 
         assert store.acquire_lease("src", "other-host:1:x", clock() + timedelta(minutes=5), clock())

@@ -28,7 +28,7 @@ class TestShapes:
         assert [z["name"] for z in body["listzonesresponse"]["zone"]] == ["zone-1", "zone-2"]
 
     def test_empty_answer_is_an_empty_object(self) -> None:
-        """An empty list is answered with {"<cmd>response": {}}."""
+        """B15: An empty list is answered with {"<cmd>response": {}}."""
         with CloudStackEmulator() as emu:
             assert call(emu, command="listVirtualMachines", listall="true").json() == {
                 "listvirtualmachinesresponse": {}}

@@ -25,7 +25,7 @@ def leaks(text: str, emulator: CloudStackEmulator, secret: str) -> bool:
 
 class TestAuthentication:
     def test_wrong_secret_is_authentication_failed(self, make_collector: Make) -> None:
-        """A 401 ends the listing with AuthenticationFailed saying the credentials were rejected."""
+        """B11: A 401 ends the listing with AuthenticationFailed saying the credentials were rejected."""
         listing, entities = run(make_collector(secret_key=CANARY_SECRET), "cloudstack.zone")
         assert (listing.complete, entities, type(listing.error)) == (False, [], AuthenticationFailed)
         assert "rejected the credentials" in str(listing.error)
@@ -43,7 +43,7 @@ class TestAuthentication:
                          emulator, CANARY_SECRET)
 
     def test_expired_clock_reads_as_rejected(self, make_collector: Make, emulator: CloudStackEmulator) -> None:
-        """A server clock far ahead of ours makes signed requests expire: reported as rejected credentials."""
+        """F05: A server clock far ahead of ours makes signed requests expire: reported as rejected credentials."""
         emulator.clock = lambda: datetime.now(UTC) + timedelta(hours=1)
         listing, _ = run(make_collector(), "cloudstack.zone")
         assert isinstance(listing.error, AuthenticationFailed)
@@ -64,7 +64,7 @@ class TestNoSecretOnAnyFailurePath:
     def test_failure_output_holds_no_key_or_secret(self, failure: str, make_collector: Make,
                                                    emulator: CloudStackEmulator, caplog: pytest.LogCaptureFixture,
                                                    capfd: pytest.CaptureFixture[str]) -> None:
-        """Each failure path's error, cause chain, logs and std streams hold neither the key nor the secret."""
+        """B12: Each failure path's error, cause chain, logs and std streams hold neither the key nor the secret."""
         caplog.set_level(logging.DEBUG)
         api_key, secret = emulator.api_key, emulator.secret_key
         collector = make_collector(page_size=3, retries=1, timeout=0.2)
@@ -89,7 +89,7 @@ class TestNoSecretOnAnyFailurePath:
 class TestRoleDenied:
     def test_401_for_a_forbidden_command_with_good_keys_skips_the_type(self, make_collector: Make,
                                                                        emulator: CloudStackEmulator) -> None:
-        """A 401 for one command while listCapabilities works means the role may not call it: type skipped."""
+        """S11: A 401 for one command while listCapabilities works means the role may not call it: type skipped."""
         emulator.forbid_command("listImageStores")
         listing, _ = run(make_collector(), "cloudstack.imagestore")
         assert (listing.error, type(listing.unavailable)) == (None, TypeUnavailable)
@@ -106,7 +106,7 @@ class TestRoleDenied:
 class TestRateLimit:
     def test_429_backs_off_and_succeeds(self, make_collector: Make, emulator: CloudStackEmulator,
                                         caplog: pytest.LogCaptureFixture) -> None:
-        """Two 429 answers are retried with backoff and the listing completes."""
+        """F06: Two 429 answers are retried with backoff and the listing completes."""
         caplog.set_level(logging.WARNING)
         emulator.inject_error("listHosts", 429, page=2, times=2)
         listing, hosts = run(make_collector(page_size=3, retries=3), "cloudstack.host")
@@ -114,7 +114,7 @@ class TestRateLimit:
         assert caplog.text.count("cloudstack_retry") == 2
 
     def test_429_beyond_retries_is_incomplete(self, make_collector: Make, emulator: CloudStackEmulator) -> None:
-        """A 429 that outlasts the retries makes the listing incomplete."""
+        """F06: A 429 that outlasts the retries makes the listing incomplete."""
         emulator.inject_error("listHosts", 429, times=None)
         listing, _ = run(make_collector(retries=2), "cloudstack.host")
         assert type(listing.error) is ListingIncomplete and "429" in str(listing.error)
@@ -130,7 +130,7 @@ class TestOtherErrors:
         assert "not available to this account" in str(listing.unavailable)
 
     def test_pagesize_too_big_says_so_and_suggests_the_limit(self) -> None:
-        """A 431 for the page size names page_size and the cloud's maximum."""
+        """B10: A 431 for the page size names page_size and the cloud's maximum."""
         with CloudStackEmulator(max_page_size=100) as emu:
             emu.seed_demo()
             collector = CloudStackCollector("cs1", emu.source_options(page_size=500))
@@ -145,13 +145,13 @@ class TestOtherErrors:
         assert type(listing.error) is ListingIncomplete and "HTTP 530" in str(listing.error)
 
     def test_timeout_is_retried_then_unreachable(self, make_collector: Make, emulator: CloudStackEmulator) -> None:
-        """A page slower than the timeout is retried, then reported as SourceUnreachable."""
+        """F02: A page slower than the timeout is retried, then reported as SourceUnreachable."""
         emulator.inject_delay("listZones", 2.0, times=None)
         listing, _ = run(make_collector(timeout=0.3, retries=1), "cloudstack.zone")
         assert type(listing.error) is SourceUnreachable and "timed out" in str(listing.error)
 
     def test_timeout_once_then_success(self, make_collector: Make, emulator: CloudStackEmulator) -> None:
-        """One slow answer is retried and the listing completes."""
+        """F02: One slow answer is retried and the listing completes."""
         emulator.inject_delay("listZones", 2.0, times=1)
         listing, zones = run(make_collector(timeout=0.3, retries=2), "cloudstack.zone")
         assert (listing.complete, len(zones)) == (True, 2)
@@ -172,7 +172,7 @@ class TestOtherErrors:
         assert type(listing.error) is SourceUnreachable
 
     def test_non_json_answer_is_incomplete(self, make_collector: Make, emulator: CloudStackEmulator) -> None:
-        """A wrong path (HTML 404) is an incomplete listing, not a crash."""
+        """B01: A wrong path (HTML 404) is an incomplete listing, not a crash."""
         listing, _ = run(make_collector(endpoint=emulator.endpoint.replace("/client/api", "/nothing")),
                          "cloudstack.zone")
         assert type(listing.error) is ListingIncomplete and "HTTP 404" in str(listing.error)

@@ -65,7 +65,7 @@ class TestEveryType:
         assert sorted(z["zoneid"] for z in ubuntu.attributes["zones"]) == sorted(z["id"] for z in emulator.demo.zones)
 
     def test_account_users_carry_no_keys(self, make_collector: Make, emulator: CloudStackEmulator) -> None:
-        """API and secret keys in account records never reach the attributes."""
+        """B13: API and secret keys in account records never reach the attributes."""
         emulator.inventory.update("account", emulator.inventory.first("account", name="alice")["id"],
                                   user=[{"username": "alice", "apikey": "canary-api", "secretkey": "canary-secret"}])
         _, accounts = run(make_collector(), "cloudstack.account")
@@ -149,13 +149,13 @@ class TestPaging:
         assert any("projectid" in r.params for r in emulator.requests if r.command == "listVirtualMachines")
 
     def test_empty_type_is_complete_and_empty(self, make_collector: Make, emulator: CloudStackEmulator) -> None:
-        """An empty answer ({}) is a complete, empty listing."""
+        """F08: An empty answer ({}) is a complete, empty listing."""
         emulator.inventory.delete("snapshot", emulator.inventory.first("snapshot")["id"])
         listing, snapshots = run(make_collector(), "cloudstack.snapshot")
         assert (listing.complete, snapshots, listing.total) == (True, [], 0)
 
     def test_failed_page_makes_the_listing_incomplete(self, make_collector: Make, emulator: CloudStackEmulator) -> None:
-        """A 530 on page 2 ends the listing incomplete, naming the page."""
+        """F01: A 530 on page 2 ends the listing incomplete, naming the page."""
         emulator.inject_error("listHosts", 530, page=2)
         listing, _ = run(make_collector(page_size=3), "cloudstack.host")
         assert listing.complete is False
@@ -167,7 +167,7 @@ class TestPaging:
         assert {(r.method, r.path) for r in emulator.requests} == {("POST", "/client/api")}
 
     def test_expires_is_sent_by_default(self, make_collector: Make, emulator: CloudStackEmulator) -> None:
-        """Requests carry signatureVersion 3 and expires by default, and not with expires: false."""
+        """F05: Requests carry signatureVersion 3 and expires by default, and not with expires: false."""
         run(make_collector(), "cloudstack.zone")
         run(make_collector(expires=False), "cloudstack.pod")
         params = {r.command: r.params for r in emulator.requests}
@@ -208,7 +208,7 @@ class TestScale:
 
 class TestChangesBetweenPages:
     def test_deletion_on_page_one_triggers_a_relist(self, make_collector: Make, emulator: CloudStackEmulator) -> None:
-        """A VM deleted from page 1 while page 2 is read: the relisted result has every alive VM."""
+        """F12: A VM deleted from page 1 while page 2 is read: the relisted result has every alive VM."""
         emulator.on_page("listVirtualMachines", 2, delete_first_vm)
         listing, vms = run(make_collector(page_size=2), "cloudstack.virtualmachine")
         alive = {vm["id"] for vm in emulator.inventory.records("virtualmachine")}
@@ -216,7 +216,7 @@ class TestChangesBetweenPages:
         assert [r.page for r in emulator.requests if r.command == "listVirtualMachines"].count(1) >= 3
 
     def test_changes_on_every_read_make_it_incomplete(self, make_collector: Make, emulator: CloudStackEmulator) -> None:
-        """When the listing moves under both reads it is incomplete (nothing would be deleted)."""
+        """F12: When the listing moves under both reads it is incomplete (nothing would be deleted)."""
         emulator.on_page("listVirtualMachines", 2, delete_first_vm, times=2)
         listing, vms = run(make_collector(page_size=2), "cloudstack.virtualmachine")
         assert (listing.complete, vms) == (False, [])
@@ -235,7 +235,7 @@ class TestChangesBetweenPages:
         assert listing.complete and {vm.key for vm in vms} == set(emulator.inventory.ids("virtualmachine"))
 
     def test_repeated_page_is_inconsistent(self, make_collector: Make, emulator: CloudStackEmulator) -> None:
-        """A server that answers the same page twice is caught (relist, then incomplete)."""
+        """F09: A server that answers the same page twice is caught (relist, then incomplete)."""
         original = emulator.answer
 
         def stuck(method: str, path: str, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
@@ -251,7 +251,7 @@ class TestChangesBetweenPages:
 
 class TestVolatile:
     def test_idle_cloud_changes_only_volatile_fields(self, make_collector: Make, emulator: CloudStackEmulator) -> None:
-        """After counters and heartbeats move, every entity is equal once its volatile paths are removed."""
+        """F29: After counters and heartbeats move, every entity is equal once its volatile paths are removed."""
         collector = make_collector()
         before = {e.name: strip(run(collector, e.name)[1], e.volatile) for e in ALL_TYPES}
         emulator.tick(5)

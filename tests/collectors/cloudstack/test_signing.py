@@ -26,7 +26,7 @@ def cs_signature(params: dict[str, str], secret: str) -> str:
 
 class TestVectors:
     def test_guide_list_users_example(self) -> None:
-        """The guide's listUsers request signs to TTpdDq/7j/J58XCRHomKoQXEQds=."""
+        """S01: The guide's listUsers request signs to TTpdDq/7j/J58XCRHomKoQXEQds=."""
         params = {"command": "listUsers", "response": "json", "apiKey": GUIDE_API_KEY}
         assert sign(params, GUIDE_SECRET) == "TTpdDq/7j/J58XCRHomKoQXEQds="
 
@@ -36,7 +36,7 @@ class TestVectors:
         assert canonical_query(params) == "apikey=abc&command=listusers&response=json"
 
     def test_spaces_are_percent_20_and_star_is_kept(self) -> None:
-        """A space becomes %20 (never +) and * stays literal, as Java's URLEncoder plus the server's fix-up."""
+        """S01: A space becomes %20 (never +) and * stays literal, as Java's URLEncoder plus the server's fix-up."""
         assert java_url_encode("my vm*1") == "my%20vm*1"
         assert canonical_query({"name": "My VM*"}) == "name=my%20vm*"
 
@@ -101,7 +101,7 @@ VALUES = st.text(st.characters(blacklist_characters="~", blacklist_categories=("
 class TestAgainstCs:
     @given(st.dictionaries(NAMES, VALUES, min_size=1, max_size=6))
     def test_cs_signs_what_the_server_verifies(self, params: dict[str, str]) -> None:
-        """For any parameters without '~', cs's signature is the one the server computes."""
+        """S01: For any parameters without '~', cs's signature is the one the server computes."""
         assert cs_signature(params, GUIDE_SECRET) == sign(params, GUIDE_SECRET)
 
     def test_cs_differs_on_tilde(self) -> None:

@@ -101,7 +101,7 @@ class TestSaslAuthentication:
         assert [domain.name for domain in domains.values()] == ["test"]
 
     def test_wrong_password_is_authentication_failed(self, sasl_uri: str, capfd: pytest.CaptureFixture[str]) -> None:
-        """A wrong password gives one AuthenticationFailed line, an incomplete listing and no secret anywhere."""
+        """B11: A wrong password gives one AuthenticationFailed line, an incomplete listing and no secret anywhere."""
         collector = LibvirtCollector("lv1", {"uri": sasl_uri, "auth": {"username": USER, "password": WRONG_PASSWORD}})
         listing, entities = run_listing(collector, "libvirt.domain")
         assert not listing.complete and entities == {}

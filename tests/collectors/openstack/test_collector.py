@@ -86,7 +86,7 @@ class TestIdleCloud:
 
     @pytest.mark.parametrize("name", sorted(EXPECTED))
     def test_idle_twice_identical(self, make_collector: Make, clock: Clock, name: str) -> None:
-        """Volatile fields removed and declared sets sorted, two listings are equal."""
+        """F29: Volatile fields removed and declared sets sorted, two listings are equal."""
         collector = make_collector(page_size=2)
         etype = collector.entity_type(name)
         first = {e.key: normalized(etype, e) for e in run(collector, name)[1]}
@@ -95,7 +95,7 @@ class TestIdleCloud:
         assert first == second
 
     def test_raw_listings_do_move(self, make_collector: Make, clock: Clock) -> None:
-        """Without the declarations the emulator's idle cloud would not be stable (so the test above bites)."""
+        """F29: Without the declarations the emulator's idle cloud would not be stable (so the test above bites)."""
         collector = make_collector()
         before = {e.key: dict(e.attributes) for e in run(collector, "compute.service")[1]}
         groups = {e.key: e.attributes["security_group_rules"] for e in run(collector, "network.security_group")[1]}
@@ -117,7 +117,7 @@ class TestFailures:
     """Each failure is one clear line naming the source, and never a secret."""
 
     def test_wrong_password(self, emulator: OpenStackEmulator) -> None:
-        """A rejected password is AuthenticationFailed, naming source and user, not the password."""
+        """B11: A rejected password is AuthenticationFailed, naming source and user, not the password."""
         options = emulator.source_options()
         options["auth"]["password"] = "wrong-canary-password"
         collector = OpenStackCollector("os-test", options)
@@ -139,7 +139,7 @@ class TestFailures:
         assert "os-test" in str(listing.error) and ADMIN_PASSWORD not in str(listing.error)
 
     def test_slow_api_times_out(self, emulator: OpenStackEmulator, make_collector: Make) -> None:
-        """An API slower than the timeout makes the listing SourceUnreachable, not a hang."""
+        """F02: An API slower than the timeout makes the listing SourceUnreachable, not a hang."""
         emulator.inject(r"/flavors/detail", delay=3.0, times=None)
         listing = _error(make_collector, "compute.flavor", timeout=0.5)
         assert isinstance(listing.error, SourceUnreachable) and "timed out" in str(listing.error)
@@ -158,26 +158,26 @@ class TestFailures:
         assert isinstance(listing.unavailable, TypeUnavailable) and listing.error is None
 
     def test_forbidden(self, emulator: OpenStackEmulator, make_collector: Make) -> None:
-        """A 403 is an incomplete listing with a line saying so."""
+        """F07/S11: A 403 is an incomplete listing with a line saying so."""
         emulator.inject(r"/os-hypervisors/detail", 403)
         listing = _error(make_collector, "compute.hypervisor")
         assert isinstance(listing.error, ListingIncomplete) and "403" in str(listing.error)
 
     def test_server_error_mid_pagination(self, emulator: OpenStackEmulator, make_collector: Make) -> None:
-        """A 500 on page 3 leaves the listing incomplete after yielding the first pages."""
+        """F01: A 500 on page 3 leaves the listing incomplete after yielding the first pages."""
         emulator.inject(r"/servers/detail", 500, skip=2)
         listing, items = run(make_collector(page_size=1), "compute.server")
         assert not listing.complete and isinstance(listing.error, ListingIncomplete)
         assert len(items) == 2 and "page 3" in str(listing.error)
 
     def test_non_advancing_next_link(self, emulator: OpenStackEmulator, make_collector: Make) -> None:
-        """A next link equal to the page just read ends the listing incomplete."""
+        """F09: A next link equal to the page just read ends the listing incomplete."""
         emulator.inject(r"/v2.0/ports", next_link="repeat", skip=1)
         listing = _error(make_collector, "network.port", page_size=2)
         assert "does not advance" in str(listing.error)
 
     def test_foreign_next_link_not_followed(self, emulator: OpenStackEmulator, make_collector: Make) -> None:
-        """A next link to another host is not followed (no token leaves) and the listing is incomplete."""
+        """F10/S08: A next link to another host is not followed (no token leaves) and the listing is incomplete."""
         with OpenStackEmulator() as other:
             emulator.inject(r"/v2/images", next_link=other.base_url)
             listing = _error(make_collector, "image.image", page_size=1)
@@ -185,13 +185,13 @@ class TestFailures:
             assert other.requests == []
 
     def test_other_scheme_next_link_not_followed(self, emulator: OpenStackEmulator, make_collector: Make) -> None:
-        """A next link that switches scheme (https) is not followed either."""
+        """F10: A next link that switches scheme (https) is not followed either."""
         emulator.inject(r"/volumes/detail", next_link=emulator.base_url.replace("http:", "https:"))
         listing = _error(make_collector, "block_storage.volume", page_size=1)
         assert "not followed" in str(listing.error)
 
     def test_vanished_marker_relists(self, emulator: OpenStackEmulator, make_collector: Make) -> None:
-        """When the marker server is deleted between pages, the listing restarts and yields each key once."""
+        """F11: When the marker server is deleted between pages, the listing restarts and yields each key once."""
         collector = make_collector(page_size=2)
         victims: list[str] = []
 
@@ -207,7 +207,7 @@ class TestFailures:
         assert victims and victims[0] in keys
 
     def test_marker_vanishing_forever(self, emulator: OpenStackEmulator, make_collector: Make) -> None:
-        """A marker that keeps vanishing ends the listing incomplete after a bounded number of relists."""
+        """F11: A marker that keeps vanishing ends the listing incomplete after a bounded number of relists."""
         emulator.inject(r"/servers/detail", 400, query="marker=", times=None)
         listing = _error(make_collector, "compute.server", page_size=1)
         assert "vanished" in str(listing.error)
@@ -215,14 +215,14 @@ class TestFailures:
         assert len(pages) == 8  # 4 passes of (first page + failing second page)
 
     def test_record_without_id(self, emulator: OpenStackEmulator, make_collector: Make) -> None:
-        """A listed record without its id makes the listing incomplete, naming the source."""
+        """B16: A listed record without its id makes the listing incomplete, naming the source."""
         router = emulator.cloud.all("network.router")[0]
         del emulator.cloud.collections["network.router"].live[router["id"]]["id"]
         listing = _error(make_collector, "network.router")
         assert "os-test" in str(listing.error) and "'id'" in str(listing.error)
 
     def test_malformed_page(self, emulator: OpenStackEmulator, make_collector: Make) -> None:
-        """A page without its collection key is incomplete, not a crash."""
+        """B01: A page without its collection key is incomplete, not a crash."""
         emulator.inject(r"/os-aggregates", 200)
         listing = _error(make_collector, "compute.aggregate")
         assert isinstance(listing.error, ListingIncomplete)
@@ -232,7 +232,7 @@ class TestTokens:
     """Keystone tokens that expire or are revoked mid-listing are renewed; the listing continues."""
 
     def test_revoked_mid_listing(self, emulator: OpenStackEmulator, make_collector: Make) -> None:
-        """A token revoked before page 2 is answered 401; keystoneauth re-authenticates and page 2 is retried."""
+        """F04: A token revoked before page 2 is answered 401; keystoneauth re-authenticates and page 2 is retried."""
         emulator.inject(r"/servers/detail", revoke_tokens=True, skip=1)
         listing, items = run(make_collector(page_size=1), "compute.server")
         assert listing.complete and len(items) == 4
@@ -243,7 +243,7 @@ class TestTokens:
         assert len(pages) == 5  # no restart from scratch: 4 one-item pages and the empty last one
 
     def test_expired_mid_listing(self, emulator: OpenStackEmulator, make_collector: Make, clock: Clock) -> None:
-        """A token whose lifetime ends during the listing (the cloud's clock moves) is renewed."""
+        """F04: A token whose lifetime ends during the listing (the cloud's clock moves) is renewed."""
         emulator.set_token_ttl(600)
         emulator.inject(r"/v2.0/networks", call=lambda req: clock.advance(3600), skip=1)
         listing, items = run(make_collector(page_size=1), "network.network")

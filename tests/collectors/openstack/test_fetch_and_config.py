@@ -106,7 +106,7 @@ class TestTls:
     """HTTPS endpoints: an untrusted certificate is one clear line; cacert makes it work."""
 
     def test_untrusted_certificate(self, tls_emulator: tuple[OpenStackEmulator, Path]) -> None:
-        """A self-signed certificate without cacert fails as SourceUnreachable naming TLS."""
+        """S02: A self-signed certificate without cacert fails as SourceUnreachable naming TLS."""
         emulator, _ = tls_emulator
         collector = OpenStackCollector("os-tls", emulator.source_options())
         listing, _ = run(collector, "compute.flavor")
@@ -114,7 +114,7 @@ class TestTls:
         assert "TLS" in str(listing.error) and "os-tls" in str(listing.error)
 
     def test_cacert_trusts_it(self, tls_emulator: tuple[OpenStackEmulator, Path]) -> None:
-        """With cacert pointing at the certificate the listing succeeds over HTTPS."""
+        """S02: With cacert pointing at the certificate the listing succeeds over HTTPS."""
         emulator, cert = tls_emulator
         collector = OpenStackCollector("os-tls", emulator.source_options(cacert=str(cert)))
         listing, items = run(collector, "compute.flavor")

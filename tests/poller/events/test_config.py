@@ -51,7 +51,7 @@ class TestDefaults:
         assert os_amqp.queue == "cloud-poller.events.os1"
 
     def test_secrets_come_from_the_environment(self) -> None:
-        """${ENV} interpolation fills tokens, and repr never shows them."""
+        """S05: ${ENV} interpolation fills tokens, and repr never shows them."""
         cfg = load({"sources": {"os1": {"token": "${EVT_TOKEN}"}}}, {"EVT_TOKEN": "s3cr3t-value"})
         assert cfg.sources["os1"].token == "s3cr3t-value" and "s3cr3t-value" not in repr(cfg)
 

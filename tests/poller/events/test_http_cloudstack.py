@@ -78,7 +78,7 @@ class TestWebhooks:
         assert env.notes() == [] and env.service.stats.get("fetched", "cs1") == 1
 
     def test_wrong_signature_is_401(self, make_env: MakeEnv, cs_emulator: CloudStackEmulator) -> None:
-        """A signature made with another secret, or over another body, gets 401 and fetches nothing."""
+        """S04: A signature made with another secret, or over another body, gets 401 and fetches nothing."""
         env = make_env(cs=cs_emulator, baseline=False)
         body = action_event("VM.STOP", "VirtualMachine", demo(cs_emulator).vms[0]["id"])
         assert webhook(env, body, secret="not-the-secret")[0] == 401

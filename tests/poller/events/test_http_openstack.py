@@ -89,7 +89,7 @@ class TestBursts:
     @pytest.mark.slow
     def test_thousand_events_for_ten_entities_cost_few_fetches(self, make_env: MakeEnv,
                                                                 os_emulator: OpenStackEmulator) -> None:
-        """1,000 events for 10 servers, posted over ~2 s, cause at most 3 fetches per server."""
+        """F30: 1,000 events for 10 servers, posted over ~2 s, cause at most 3 fetches per server."""
         ids = os_emulator.seed_servers(6) + [s["id"] for s in os_emulator.seeded.servers[:4]]
         env = make_env(os=os_emulator, events={"debounce": "2s"})
         os_emulator.reset_requests()
@@ -119,7 +119,7 @@ class TestBursts:
 
 class TestRefusals:
     def test_missing_token_is_401_and_nothing_happens(self, make_env: MakeEnv, os_emulator: OpenStackEmulator) -> None:
-        """Without Authorization the answer is 401 and nothing is fetched."""
+        """S04: Without Authorization the answer is 401 and nothing is fetched."""
         env = make_env(os=os_emulator)
         os_emulator.reset_requests()
         server = os_emulator.seeded.servers[0]
@@ -129,7 +129,7 @@ class TestRefusals:
         assert os_emulator.requests == [] and env.service.stats.get("unauthorized") == 1
 
     def test_forged_token_is_401(self, make_env: MakeEnv, os_emulator: OpenStackEmulator) -> None:
-        """A wrong bearer token (even a prefix of the right one) gets 401 and is never echoed."""
+        """S04: A wrong bearer token (even a prefix of the right one) gets 401 and is never echoed."""
         env = make_env(os=os_emulator)
         for forged in (TOKEN[:-1], TOKEN + "x", "", TOKEN.upper()):
             reply = env.post("os1", {"event_type": "compute.instance.update"}, Authorization=f"Bearer {forged}")
@@ -156,21 +156,21 @@ class TestRefusals:
     ])
     def test_malformed_body_is_400_with_a_reason(self, make_env: MakeEnv, os_emulator: OpenStackEmulator,
                                                  body: bytes, reason: str) -> None:
-        """Malformed bodies get 400 with the reason, and are counted."""
+        """B17: Malformed bodies get 400 with the reason, and are counted."""
         env = make_env(os=os_emulator, baseline=False)
         reply = env.post_os(body)
         assert reply.status == 400 and reason in reply.body["error"]
         assert env.service.stats.get("malformed", "os1") == 1
 
     def test_oversize_body_is_413(self, make_env: MakeEnv, os_emulator: OpenStackEmulator) -> None:
-        """A body over events.http.max_body gets 413 and is counted."""
+        """B17: A body over events.http.max_body gets 413 and is counted."""
         env = make_env(os=os_emulator, baseline=False, events={"http": {"port": 0, "max_body": 1000}})
         reply = env.post_os(b'{"event_type": "x", "payload": {"pad": "' + b"a" * 2000 + b'"}}')
         assert reply.status == 413 and env.service.stats.get("too_large", "os1") == 1
 
     def test_unknown_event_type_is_acknowledged_and_counted(self, make_env: MakeEnv,
                                                             os_emulator: OpenStackEmulator) -> None:
-        """An event type we do not model is accepted (202), counted as unknown and fetches nothing."""
+        """F30: An event type we do not model is accepted (202), counted as unknown and fetches nothing."""
         env = make_env(os=os_emulator, baseline=False)
         os_emulator.reset_requests()
         reply = env.post_os(oslo_v2("compute.metrics.update", {"host": "compute-1"}))
@@ -185,7 +185,7 @@ class TestRefusals:
         assert reply.status == 202 and reply.body["unknown"] == 1
 
     def test_full_queue_is_503_with_retry_after(self, make_env: MakeEnv, os_emulator: OpenStackEmulator) -> None:
-        """With the queue full, new targets get 503 and Retry-After; events for queued targets still coalesce."""
+        """L07: With the queue full, new targets get 503 and Retry-After; events for queued targets still coalesce."""
         env = make_env(os=os_emulator, baseline=False, start=False, events={"queue_size": 2})
         intake = env.service.http
         assert intake is not None

@@ -108,7 +108,7 @@ class TestDebounce:
         assert time.monotonic() - started < 0.15 and harness.notes() == [("update", "a")]
 
     def test_events_within_the_window_cost_one_more_fetch(self, harness: Harness) -> None:
-        """Many events for one entity right after a fetch are coalesced into one trailing fetch."""
+        """F30: Many events for one entity right after a fetch are coalesced into one trailing fetch."""
         harness.processor.submit("src", [{"vm": "a"}])
         time.sleep(0.05)
         for _ in range(50):

@@ -17,7 +17,7 @@ MakeEnv = Callable[..., Env]
 
 
 def test_failure_paths_never_reveal_secrets(make_env: MakeEnv, os_emulator: OpenStackEmulator) -> None:
-    """Drive 401/400/413/unknown-source and an unreachable broker; no canary appears anywhere."""
+    """B12: Drive 401/400/413/unknown-source and an unreachable broker; no canary appears anywhere."""
     broker_password = "amqp-pw-" + uuid.uuid4().hex
     url = f"amqp://poller:{broker_password}@127.0.0.1:1//"
     events = {"http": {"port": 0, "max_body": 2000},

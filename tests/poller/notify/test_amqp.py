@@ -260,7 +260,7 @@ class TestWithBroker:
 
     @pytest.mark.slow
     def test_stop_mid_batch_counts_only_confirmed(self, private_bound: Bound, rabbit_control: RabbitControl) -> None:
-        """Stopped in the middle of a batch, the sink reports as delivered only messages that survive the restart."""
+        """F19: Stopped in the middle of a batch, the sink reports as delivered only messages that survive the restart."""
         records = make_records(3000)
         sink = sink_for(private_bound.url, exchange=private_bound.exchange, timeout=5)
         sink.deliver(records[:1])

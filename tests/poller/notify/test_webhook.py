@@ -143,14 +143,14 @@ class TestHelpers:
         assert event["data"] == orjson.loads(record.body) and event["time"] == "2026-11-23T08:00:00Z"
 
     def test_signature_verifies_with_documented_recipe(self) -> None:
-        """A signature made by sign() passes the verify() recipe from docs/sinks.md, and fails with another key."""
+        """S03: A signature made by sign() passes the verify() recipe from docs/sinks.md, and fails with another key."""
         verify = load_verify_recipe()
         timestamp = str(int(time.time()))
         headers = {TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: sign(SECRET, timestamp, b"{}")}
         assert verify(SECRET, headers, b"{}") and not verify("other", headers, b"{}")
 
     def test_recipe_rejects_old_timestamps(self) -> None:
-        """The documented recipe refuses a correctly signed request older than its tolerance."""
+        """S03: The documented recipe refuses a correctly signed request older than its tolerance."""
         verify = load_verify_recipe()
         timestamp = str(int(time.time()) - 3600)
         headers = {TIMESTAMP_HEADER: timestamp, SIGNATURE_HEADER: sign(SECRET, timestamp, b"{}")}
@@ -200,7 +200,7 @@ class TestDelivery:
 
     @pytest.mark.parametrize("status", [408, 429, 500, 503])
     def test_retryable_statuses(self, receiver: Receiver, status: int) -> None:
-        """408, 429 and 5xx raise a retryable error counting the records delivered before."""
+        """F19: 408, 429 and 5xx raise a retryable error counting the records delivered before."""
         receiver.script.extend([Answer(), Answer(status, b"busy")])
         with pytest.raises(DeliveryError) as info:
             sink_for(receiver.url).deliver(make_records(3))
@@ -242,7 +242,7 @@ class TestDelivery:
         assert time.monotonic() - started < 0.9
 
     def test_requests_are_signed(self, receiver: Receiver) -> None:
-        """With a secret every request carries the clock's timestamp and a signature the docs recipe verifies."""
+        """S03: With a secret every request carries the clock's timestamp and a signature the docs recipe verifies."""
         verify = load_verify_recipe()
         now = time.time()
         WebhookSink("hook", {"url": receiver.url, "secret": SECRET, "batch_size": 2, "format": "cloudevents"}, clock=lambda: now).deliver(
@@ -283,7 +283,7 @@ class TestDelivery:
 
 class TestTls:
     def test_self_signed_refused_with_verify_true(self, tls_receiver: Receiver) -> None:
-        """Against a self-signed certificate, the default verify=true fails retryably, saying TLS failed."""
+        """S02: Against a self-signed certificate, the default verify=true fails retryably, saying TLS failed."""
         with pytest.raises(DeliveryError) as info:
             sink_for(tls_receiver.url).deliver(make_records(1))
         assert info.value.retryable and "TLS" in str(info.value)
@@ -296,7 +296,7 @@ class TestTls:
 
     @pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
     def test_verify_false_delivers_and_warns(self, tls_receiver: Receiver) -> None:
-        """verify false delivers without checking, and the sink logs a warning when built."""
+        """S02: verify false delivers without checking, and the sink logs a warning when built."""
         with capture_logs() as logs:
             sink = sink_for(tls_receiver.url, verify=False)
         sink.deliver(make_records(1))
@@ -306,7 +306,7 @@ class TestTls:
 
 class TestOutage:
     def test_every_notification_arrives_in_order_through_an_outage(self, receiver: Receiver) -> None:
-        """Through 500s, a closed port, a lost answer and recovery, all arrive in order, duplicates keep their id."""
+        """F18: Through 500s, a closed port, a lost answer and recovery, all arrive in order, duplicates keep their id."""
         records = make_records(12)
         verify = load_verify_recipe()
         sink = sink_for(receiver.url, secret=SECRET, timeout=0.3)
@@ -357,7 +357,7 @@ class TestSecrets:
         return errors
 
     def test_no_secret_in_any_error(self, receiver: Receiver, closed_port: int) -> None:
-        """Across refusals that echo every header, 5xx, timeouts and refused connections, no secret leaks."""
+        """B12: Across refusals that echo every header, 5xx, timeouts and refused connections, no secret leaks."""
         errors = self._errors(receiver, closed_port)
         signatures = [r.headers[SIGNATURE_HEADER] for r in receiver.receipts]
         forbidden = [*self.CANARIES, *signatures, *(s.removeprefix("v1=") for s in signatures)]

@@ -42,7 +42,7 @@ class TestWebhookWithDispatcher:
     def test_outage_then_recovery_delivers_everything_in_order(
         self, sqlite_store: Store, clock: Any, receiver: Receiver
     ) -> None:
-        """Through 500s and a closed port, the backlog waits in the outbox and then arrives in order, signed."""
+        """F18: Through 500s and a closed port, the backlog waits in the outbox and then arrives in order, signed."""
         sink = WebhookSink("hook", {"url": receiver.url, "secret": SECRET, "timeout": 1})
         dispatcher = Dispatcher(sqlite_store, [sink])
         dispatcher.register_cursors()

@@ -87,7 +87,7 @@ class TestScheduling:
         assert len({n["id"] for n in notes}) == 4
 
     def test_overlapping_fires_are_coalesced(self, tmp_path: Path, make_service) -> None:
-        """While a run outlasts its 1 s interval, further fires are skipped and counted, never run twice."""
+        """F22: While a run outlasts its 1 s interval, further fires are skipped and counted, never run twice."""
         pipe = Pipe(tmp_path / "slow.jsonl")
         svc = make_service([static_source("slow", pipe.path)])
         wait_for(lambda: sample(svc, "poller_runs_skipped_total", source="slow", reason="overlap") >= 2, what="skips")
@@ -226,7 +226,7 @@ class TestStartAndMisfires:
         assert svc.store.runs("inv") == []
 
     def test_misfire_is_counted(self, tmp_path: Path, make_service) -> None:
-        """A fire APScheduler reports as missed is logged and counted per source."""
+        """F24: A fire APScheduler reports as missed is logged and counted per source."""
         inv = tmp_path / "inv.jsonl"
         write_inventory(inv, vms(1))
         svc = make_service([static_source("inv", inv, interval=3600, run_at_start=False)])
