@@ -155,6 +155,10 @@ def _print_summary(result: Any) -> None:
                  f"{result.count('updated')} updated, {result.count('deleted')} deleted")
     if result.held:
         parts.append(f"{result.held} deletions HELD by the mass-deletion guard (use --allow-mass-delete)")
+    if result.count("unconfirmed"):
+        parts.append(f"{result.count('unconfirmed')} missing from the listing but still in the API (not deleted)")
+    if result.count("deferred"):
+        parts.append(f"{result.count('deferred')} deletions not yet confirmed (retried next run)")
     if result.run_id is not None:
         parts.append(f"run {result.run_id}")
     line = ", ".join(parts)

@@ -40,6 +40,7 @@ class DeletionConfig:
     min_misses: int = 1
     max_fraction: float = 0.5
     min_count: int = 10
+    confirm_max: int = 100  # planned deletions per type and run re-read through the collector's fetch
 
 
 @dataclass(frozen=True)
@@ -316,11 +317,12 @@ def _deletion(v: _Validator, raw: Any, key: str) -> DeletionConfig | None:
     if raw is None:
         return None
     section = v.mapping(raw, key)
-    v.known(section, key, ("min_misses", "max_fraction", "min_count"))
+    v.known(section, key, ("min_misses", "max_fraction", "min_count", "confirm_max"))
     return DeletionConfig(
         min_misses=v.integer(section, "min_misses", key, 1, minimum=1),
         max_fraction=v.get(section, "max_fraction", key, _as_fraction, "a fraction between 0 and 1", 0.5),
         min_count=v.integer(section, "min_count", key, 10),
+        confirm_max=v.integer(section, "confirm_max", key, 100),
     )
 
 

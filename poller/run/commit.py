@@ -20,6 +20,7 @@ from baseline.diff import DeletionPolicy, entity_document, envelope_changes, fie
 from baseline.store import Store, StoredEntity, Transaction, compress, to_unsigned
 from poller.config import SourceConfig
 from poller.notification import Change, render
+from poller.run.confirm import deletion_policy
 from poller.run.lease import LeaseKeeper
 from poller.run.outcome import RunAbandoned, RunResult, RunSettings
 from poller.run.scan import Scan, rehash
@@ -118,7 +119,7 @@ def _apply_type(tx: Transaction, ctx: _CommitContext, scan: Scan, tombstones: di
     if scan.result.delta:
         deleted = _delete(tx, ctx, scan, [k for k in scan.gone if k in scan.baseline])
     else:
-        plan = plan_deletions(scan.diff.absent(), scan.misses, len(scan.baseline), _policy(ctx))
+        plan = scan.plan or plan_deletions(scan.diff.absent(), scan.misses, len(scan.baseline), _policy(ctx))
         if plan.held:
             scan.result.held = len(plan.held)
             log.error(
@@ -133,11 +134,7 @@ def _apply_type(tx: Transaction, ctx: _CommitContext, scan: Scan, tombstones: di
 
 
 def _policy(ctx: _CommitContext) -> DeletionPolicy:
-    base = ctx.settings.deletion
-    own = ctx.source.deletion
-    if own is None:
-        return base
-    return DeletionPolicy(own.min_misses, own.max_fraction, own.min_count, base.allow_mass_delete)
+    return deletion_policy(ctx.source, ctx.settings)
 
 
 def _finish_type(tx: Transaction, ctx: _CommitContext, scan: Scan, created: int, deleted: int) -> None:

@@ -33,6 +33,8 @@ class TypeResult:
     held: int = 0
     missed: int = 0
     duplicates: int = 0
+    unconfirmed: int = 0  # deletions the API did not confirm: the entity is still there
+    deferred: int = 0  # deletions not confirmed this run (fetch failed, confirm_max): they wait
     error: str | None = None
 
     @property
@@ -97,6 +99,8 @@ class RunSettings:
     emit: Callable[[bytes], None] | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     lease_ttl: float = 120.0
+    # Planned deletions per type and run confirmed with the collector's fetch (deletion.confirm_max).
+    confirm_max: int = 100
     # False for targeted refreshes (push events): they must not look like a listing of the type.
     record_listing: bool = True
     # Called as progress(source, entity_type, listed) every few thousand entities (a progress bar).

@@ -17,7 +17,7 @@ import orjson
 import structlog
 
 from baseline.canonical import Rules, canonical_bytes, hash_bytes, merge_ignore
-from baseline.diff import Seen, TypeDiff, entity_document
+from baseline.diff import DeletionPlan, Seen, TypeDiff, entity_document
 from baseline.errors import CanonicalError
 from baseline.store import Store, TypeState, to_signed
 from collectors.base import Collector, Entity, EntityType, Gone, ListContext, Listing
@@ -43,6 +43,8 @@ class Scan:
     diff: TypeDiff
     spool: Spool
     gone: list[str] = field(default_factory=list)
+    # The deletions to commit, when decided before the commit (see poller/run/confirm.py).
+    plan: DeletionPlan | None = None
 
 
 def rules_for(source: SourceConfig, etype: EntityType) -> Rules:
@@ -156,6 +158,25 @@ def _hash_and_compare(listing: Listing, scan: Scan, deadline: float | None, prog
     return listed
 
 
+def observe_entity(scan: Scan, item: Entity) -> bool:
+    """Compare one entity read outside the listing like a listed one (spooled if it changed);
+    False when it cannot be hashed or contradicts what the listing held."""
+    rules = scan.rules
+    hashed = rules.normalize(item.attributes) if rules.ignore or rules.sets else item.attributes
+    parent = None if item.parent is None else (item.parent.type, item.parent.key)
+    doc = entity_document(item.name, parent, item.state, item.project, hashed)
+    try:
+        data = canonical_bytes(doc)
+        full = data if hashed is item.attributes else canonical_bytes({**doc, "attributes": item.attributes})
+    except CanonicalError:
+        return False
+    digest = to_signed(hash_bytes(data))
+    seen = scan.diff.observe(item.key, digest)
+    if seen is Seen.CREATED or seen is Seen.UPDATED:
+        scan.spool.add("create" if seen is Seen.CREATED else "update", item.key, digest, full)
+    return seen is not Seen.CONFLICT
+
+
 def rehash(document: bytes, rules: Rules) -> int:
     """The signed hash a stored full document has under ``rules``."""
     doc = orjson.loads(document)
@@ -178,5 +199,3 @@ def _judge(listing: Listing, scan: Scan) -> None:
         result.error = str(listing.error) if listing.error else "listing ended early"
         log.error("listing_incomplete", error=result.error, listed=result.listed)
 
-
-# ------------------------------------------------------------------------ commit

@@ -55,6 +55,7 @@ def settings_for(
         dry_run=dry_run,
         emit=emit,
         timeout=timeout,
+        confirm_max=d.confirm_max,
     )
 
 

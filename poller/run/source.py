@@ -19,6 +19,7 @@ from collectors.base import Collector, EntityType
 from collectors.errors import CollectorError
 from poller.config import SourceConfig
 from poller.run.commit import commit
+from poller.run.confirm import confirm_deletions
 from poller.run.lease import PROCESS, LeaseKeeper, new_holder
 from poller.run.outcome import RunAbandoned, RunResult, RunSettings, TypeResult
 from poller.run.scan import Scan, rehash, rules_for, scan_type
@@ -77,6 +78,7 @@ def _run(source: SourceConfig, collector: Collector, store: Store, settings: Run
                 else:
                     scan.spool.close()
             _finish_status(result, types)
+            confirm_deletions(source, collector, settings, scans, deadline)  # network I/O: before the commit
             if deadline is not None and time.monotonic() > deadline:
                 raise RunAbandoned(f"source {source.name} ran past its timeout of {settings.timeout:g}s")
             commit(source, store, settings, result, scans, keeper, deadline)
@@ -163,5 +165,5 @@ def _log_run(result: RunResult) -> None:
         "run_finished", status=result.status, run_id=result.run_id, dry_run=result.dry_run,
         duration_s=None if duration is None else round(duration, 3), listed=result.count("listed"),
         created=result.count("created"), updated=result.count("updated"), deleted=result.count("deleted"),
-        held=result.held, error=result.error,
+        held=result.held, unconfirmed=result.count("unconfirmed"), error=result.error,
     )
