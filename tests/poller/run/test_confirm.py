@@ -182,3 +182,27 @@ class TestConfirmedDeletions:
         result, _ = run(store, [], clock, collector=collector)
         assert [e for e in collector.events if e in ("inside", "outside")] == ["outside", "outside"]
         assert result.count("deleted") == 1
+
+
+class TestConfig:
+    """The deletion.confirm_max key."""
+
+    def test_confirm_max_is_read_and_reaches_the_run_settings(self) -> None:
+        """deletion.confirm_max (top level and per source) is parsed and passed to the runs."""
+        from poller.config import parse_config
+        from poller.run.snapshot import settings_for
+
+        config = parse_config(
+            "deletion: {confirm_max: 7}\nsources:\n  - {name: s, collector: noop, deletion: {confirm_max: 3}}\n",
+            "poller.yaml", {},
+        )
+        assert settings_for(config).confirm_max == 7 and config.source("s").deletion.confirm_max == 3
+        assert DeletionConfig().confirm_max == 100
+
+    def test_negative_confirm_max_is_refused(self) -> None:
+        """A negative confirm_max is a configuration error naming the key."""
+        from poller.config import parse_config
+        from poller.errors import ConfigError
+
+        with pytest.raises(ConfigError, match="deletion.confirm_max"):
+            parse_config("deletion: {confirm_max: -1}\n", "poller.yaml", {})
