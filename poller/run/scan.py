@@ -147,6 +147,10 @@ def _hash_and_compare(listing: Listing, scan: Scan, deadline: float | None, prog
         if seen is unchanged:
             continue
         if seen is Seen.CREATED or seen is Seen.UPDATED:
+            bad = _unstorable(item)  # only changed entities can bring one: no cost for unchanged ones
+            if bad is not None:
+                listing.fail(ListingIncomplete(f"entity {item.key[:100]!r}: {bad}"))
+                break
             full = data if hashed is attributes else canonical_bytes({**doc, "attributes": attributes})
             spool.add("create" if seen is Seen.CREATED else "update", item.key, digest, full)
         elif seen is Seen.DUPLICATE:
@@ -173,8 +177,35 @@ def observe_entity(scan: Scan, item: Entity) -> bool:
     digest = to_signed(hash_bytes(data))
     seen = scan.diff.observe(item.key, digest)
     if seen is Seen.CREATED or seen is Seen.UPDATED:
+        if _unstorable(item) is not None:
+            return False
         scan.spool.add("create" if seen is Seen.CREATED else "update", item.key, digest, full)
     return seen is not Seen.CONFLICT
+
+
+# The longest envelope values both backends store alike (baseline/schema.py: VARCHAR on PostgreSQL,
+# whose btree index also cannot hold arbitrary keys of several KB).
+MAX_KEY_CHARS = 512
+MAX_LABEL_CHARS = 255
+
+
+def _unstorable(item: Entity) -> str | None:
+    """Why the baseline cannot store this entity's envelope alike on SQLite and PostgreSQL, if it cannot.
+
+    S06: a NUL character (PostgreSQL text cannot hold one; inside attributes it is JSON-escaped
+    and harmless) or a key, parent key, state or project longer than its column.
+    """
+    fields = (("key", item.key, MAX_KEY_CHARS), ("name", item.name, None), ("state", item.state, MAX_LABEL_CHARS),
+              ("project", item.project, MAX_LABEL_CHARS),
+              ("parent key", None if item.parent is None else item.parent.key, MAX_KEY_CHARS))
+    for field_name, value, limit in fields:
+        if value is None:
+            continue
+        if "\x00" in value:
+            return f"its {field_name} holds a NUL character, which the baseline cannot store"
+        if limit is not None and len(value) > limit:
+            return f"its {field_name} is {len(value)} characters long, more than the {limit} the baseline stores"
+    return None
 
 
 def rehash(document: bytes, rules: Rules) -> int:
