@@ -1,7 +1,8 @@
 """The ``poller`` command line: parses, calls one function in poller/, renders.
 
 The one place errors become exit codes and one-line messages: 0 success, 1 a source
-failed or was partial, 2 usage or configuration error, 3 (with --exit-code) changes.
+failed or was partial (``history``/``show``: the entity is unknown), 2 usage or
+configuration error, 3 (with --exit-code) changes.
 """
 
 from __future__ import annotations
@@ -178,35 +179,106 @@ def run(obj: Context) -> None:
     sys.exit(run_service(find_config(obj.config_path)))
 
 
+_REPORT_FORMATS = ("table", "json", "markdown", "html")
+_tz_option = click.option(
+    "--tz", "tz_name", default="UTC", show_default=True, metavar="ZONE",
+    help="Time zone of the times shown: UTC, local, or a name like Europe/Berlin.",
+)
+_output_option = click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+    help="Write the report to FILE (atomically: a temporary file renamed over it) instead of stdout.",
+)
+
+
+def _emit(text: str, output: str | None, what: str) -> None:
+    """The report on stdout, or written atomically to ``output`` with a line on stderr."""
+    if output:
+        from poller.report.output import write_atomic
+
+        write_atomic(output, text + "\n")
+        click.echo(f"wrote {what} to {output}", err=True)
+    else:
+        click.echo(text)
+
+
 @main.command()
-@click.option("--source", default=None, metavar="NAME")
-@click.option("--type", "entity_type", default=None, metavar="TYPE")
-@click.option("--since", default=None, metavar="WHEN", help="2h, 1d or an ISO-8601 time (default 24h).")
-@click.option("--run", "run_id", type=int, default=None, metavar="ID")
-@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown", "html"]), default="table")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), default=None)
+@click.option("--source", default=None, metavar="NAME", help="Only this source's changes.")
+@click.option("--type", "entity_type", default=None, metavar="TYPE", help="Only this entity type, e.g. compute.server.")
+@click.option("--since", default=None, metavar="WHEN", help="2h, 1d, 1w or an ISO-8601 time (default 24h).")
+@click.option("--run", "run_id", type=int, default=None, metavar="ID", help="Only the changes of this run.")
+@click.option("--format", "fmt", type=click.Choice(_REPORT_FORMATS), default="table", show_default=True,
+              help="html: one self-contained page with summary, timeline and filters.")
+@_tz_option
+@_output_option
 @pass_context
 @errors_to_exit
 def diff(
     obj: Context, source: str | None, entity_type: str | None, since: str | None, run_id: int | None, fmt: str,
-    output: str | None,
+    tz_name: str, output: str | None,
 ) -> None:
-    """Report recorded changes, field by field."""
+    """Report recorded changes, field by field; first loads are folded per type.
+
+    Example: poller diff --since 7d --format html -o changes.html
+    """
     from poller import history, render
 
-    config = obj.config()
-    store = obj.store(config)
-    now = datetime.now(UTC)
+    tz, now = history.parse_tz(tz_name), datetime.now(UTC)
     start = None if run_id is not None else history.parse_since(since or "24h", now)
+    store = obj.store(obj.config())
     notes = list(history.notifications(store, source=source, since=start, run_id=run_id, entity_type=entity_type))
-    title = f"Changes in run {run_id}" if run_id is not None else f"Changes since {start:%Y-%m-%d %H:%M:%S} UTC"
-    text = render.diff_report(notes, fmt, title)
-    if output:
-        with open(output, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
-        click.echo(f"wrote {len(notes)} changes to {output}", err=True)
-    else:
-        click.echo(text)
+    scope = "".join(f" {label} {value}" for label, value in (("of source", source), ("of type", entity_type)) if value)
+    title = f"Changes in run {run_id}{scope}" if run_id is not None else f"Changes{scope} since {since or '24h'}"
+    end = None if run_id is not None else now
+    _emit(render.diff_report(notes, fmt, title, start=start, end=end, tz=tz), output, f"{len(notes)} changes")
+
+
+@main.command("history")
+@click.argument("ref", metavar="TYPE/KEY")
+@click.option("--source", default=None, metavar="NAME", help="Only this source's entity of that TYPE/KEY.")
+@click.option("--format", "fmt", type=click.Choice(_REPORT_FORMATS), default="table", show_default=True, help="Output format.")
+@_tz_option
+@_output_option
+@pass_context
+@errors_to_exit
+def history_command(obj: Context, ref: str, source: str | None, fmt: str, tz_name: str, output: str | None) -> None:
+    """Every recorded change of one entity, oldest first, with its changed fields.
+
+    Exit 1 when neither the baseline nor the recorded history knows TYPE/KEY; a history
+    pruned by baseline.history_days is said in one line. Example: poller history server/s2
+    """
+    from poller import history, render
+
+    entity_type, key = history.parse_ref(ref)
+    tz = history.parse_tz(tz_name)
+    config = obj.config()
+    found = history.entity_history(obj.store(config), entity_type, key, source=source,
+                                   history_days=config.baseline.history_days)
+    name = found.notes[-1].get("name") if found.notes else found.held[0].name
+    title = f"History of {ref}" + (f" ({name})" if name else "")
+    extra = {"entity_type": entity_type, "key": key, "pruned": found.pruned}
+    text = render.history_report(found.notes, fmt, title, remark=found.remark(), tz=tz, extra=extra)
+    _emit(text, output, f"{len(found.notes)} changes of {ref}")
+
+
+@main.command("show")
+@click.argument("ref", metavar="TYPE/KEY")
+@click.option("--source", default=None, metavar="NAME", help="The source holding it (needed when several do).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True, help="Output format.")
+@_tz_option
+@pass_context
+@errors_to_exit
+def show_command(obj: Context, ref: str, source: str | None, fmt: str, tz_name: str) -> None:
+    """What the baseline holds for one entity now: fields, children, times, version, attributes.
+
+    Exit 1 when no source holds TYPE/KEY, 2 when several do and --source is missing.
+    Example: poller show compute.server/6b641eb1-ec26-4d09-be83-f4fcde0e96e7
+    """
+    from poller import history, inventory, render
+
+    entity_type, key = history.parse_ref(ref)
+    tz = history.parse_tz(tz_name)
+    view = inventory.entity_view(obj.store(obj.config()), entity_type, key, source)
+    click.echo(render.entity_view(view.as_dict(), fmt, tz=tz))
 
 
 @main.group()

@@ -469,6 +469,41 @@ class Store:
             result = tx.conn.execute(sa.delete(o).where(o.c.created_at < before, o.c.seq <= keep_after_seq))
             return result.rowcount
 
+    # ------------------------------------------------------------------ one entity (read-only, entity views)
+
+    def find_entity(self, entity_type: str, key: str, source: str | None = None) -> list[StoredEntity]:
+        """The baseline rows of one type/key (tombstones included), in one source or in every source."""
+        e = schema.entities
+        query = sa.select(e).where(e.c.entity_type == entity_type, e.c.key == key).order_by(e.c.source)
+        if source is not None:
+            query = query.where(e.c.source == source)
+        else:  # every baseline has a poller_sources row: lets the planner use the primary key, not a scan
+            query = query.where(e.c.source.in_(sa.select(schema.sources.c.source).scalar_subquery()))
+        with self._errors("read the baseline"), self.engine.connect() as conn:
+            return [stored_entity(row) for row in conn.execute(query)]
+
+    def count_children(self, source: str, entity_type: str, key: str) -> int:
+        """How many live entities of the source name this one as their parent."""
+        e = schema.entities
+        query = sa.select(sa.func.count()).where(
+            e.c.source == source, e.c.parent_type == entity_type, e.c.parent_key == key, e.c.deleted_at.is_(None)
+        )
+        with self._errors("read the baseline"), self.engine.connect() as conn:
+            return int(conn.execute(query).scalar() or 0)
+
+    def key_history(self, entity_type: str, key: str, source: str | None = None) -> Iterator[OutboxRow]:
+        """Recorded notifications of one type/key, oldest first (one source or every source)."""
+        o = schema.outbox
+        query = sa.select(o).where(o.c.entity_type == entity_type, o.c.key == key).order_by(o.c.seq)
+        if source is not None:
+            query = query.where(o.c.source == source)
+        with self._errors("read the outbox"), self.engine.connect() as conn:
+            for row in conn.execute(query):
+                yield OutboxRow(
+                    row.seq, row.id, row.source, row.run_id, row.entity_type, row.key, row.action,
+                    utc(row.created_at), decompress(row.body),  # type: ignore[arg-type]
+                )
+
 
 def _pid_alive(pid: int) -> bool:
     try:

@@ -3,6 +3,7 @@
     PollerError                 root
     ├── ConfigError             the config file or a value in it is wrong (exit 2)
     ├── SourceBusy              another process holds the source's lease
+    ├── UnknownEntity           ``history``/``show``: no such TYPE/KEY recorded (exit 1)
     └── SinkError               a notification sink problem
         ├── SinkConfigError     a sink's options are wrong (exit 2)
         └── DeliveryError       a batch could not be delivered (retryable or not)
@@ -21,6 +22,10 @@ class ConfigError(PollerError):
 
 class SourceBusy(PollerError):
     """Another process is running this source right now."""
+
+
+class UnknownEntity(PollerError):
+    """Neither the baseline nor the change history holds the TYPE/KEY asked for."""
 
 
 class SinkError(PollerError):

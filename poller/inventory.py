@@ -1,4 +1,5 @@
-"""Baseline maintenance for people: show, export, import and reset.
+"""Baseline maintenance for people: counts, one entity's stored state (``poller show``),
+export, import and reset.
 
 Owns the export format (JSON Lines, one baseline entity per line with its stored
 document); goes through the store for every read and write.
@@ -14,8 +15,8 @@ from typing import Any
 import orjson
 
 from baseline.canonical import canonical_bytes
-from baseline.store import Store, compress, to_signed, to_unsigned
-from poller.errors import ConfigError
+from baseline.store import Store, StoredEntity, compress, to_signed, to_unsigned
+from poller.errors import ConfigError, UnknownEntity
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,43 @@ def show(store: Store, source: str | None = None) -> list[TypeSummary]:
     counts = store.counts(source)
     epochs = {s: store.epoch(s) for s in {src for src, _ in counts}}
     return [TypeSummary(src, t, n, epochs[src]) for (src, t), n in sorted(counts.items())]
+
+
+@dataclass(frozen=True)
+class EntityView:
+    """What the baseline holds for one entity now: its row, its children and its document."""
+
+    entity: StoredEntity
+    children: int
+    document: Any  # the stored attributes (None when payloads are not stored)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The view as JSON-able values (``poller show --format json``)."""
+        e = self.entity
+        return {
+            "source": e.source, "entity_type": e.entity_type, "key": e.key, "name": e.name, "state": e.state,
+            "project": e.project, "parent": None if e.parent is None else {"type": e.parent[0], "key": e.parent[1]},
+            "children": self.children, "first_seen": e.first_seen.isoformat(), "last_changed": e.last_changed.isoformat(),
+            "deleted_at": None if e.deleted_at is None else e.deleted_at.isoformat(), "version": e.version,
+            "hash": f"{to_unsigned(e.hash):016x}", "attributes": self.document,
+        }
+
+
+def entity_view(store: Store, entity_type: str, key: str, source: str | None = None) -> EntityView:
+    """One entity as the baseline holds it (a deleted one as its tombstone).
+
+    UnknownEntity when no source holds it; ConfigError when several do and ``source`` is not given.
+    """
+    found = store.find_entity(entity_type, key, source)
+    if not found:
+        where = f" in source {source}" if source else ""
+        raise UnknownEntity(f"no entity {entity_type}/{key} in the baseline{where}")
+    if len(found) > 1:
+        names = ", ".join(e.source for e in found)
+        raise ConfigError(f"{entity_type}/{key} is held by sources {names}: choose one with --source")
+    entity = found[0]
+    document = None if entity.payload is None else orjson.loads(entity.payload)
+    return EntityView(entity, store.count_children(entity.source, entity_type, key), document)
 
 
 def export_rows(store: Store, source: str | None = None) -> Iterator[dict[str, Any]]:

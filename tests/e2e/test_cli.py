@@ -108,9 +108,9 @@ class TestReports:
         poller("snapshot", cwd=workdir)
         as_json = json.loads(poller("diff", "--format", "json", cwd=workdir).stdout)
         assert [n["key"] for n in as_json] == ["a", "b"]
-        assert "| create |" in poller("diff", "--format", "markdown", cwd=workdir).stdout
+        assert "| inv | vm | 2 |" in poller("diff", "--format", "markdown", cwd=workdir).stdout
         poller("diff", "--format", "html", "-o", str(workdir / "r.html"), cwd=workdir)
-        assert "<table>" in (workdir / "r.html").read_text()
+        assert "<table id='first-loads'>" in (workdir / "r.html").read_text()
         assert json.loads(poller("diff", "--run", "1", "--format", "json", cwd=workdir).stdout)
         assert poller("diff", "--since", "yesterday-ish", cwd=workdir).returncode == 2
 
