@@ -401,13 +401,14 @@ def sources(obj: Context) -> None:
 
 
 @main.command()
+@pass_context
 @errors_to_exit
-def collectors() -> None:
-    """Installed collector plugins and their entity types."""
+def collectors(obj: Context) -> None:
+    """Installed collector plugins, the configured class-path ones, and their entity types."""
     from poller import plugins, render
 
     rows = []
-    for name, target in plugins.available().items():
+    for name, target in {**plugins.available(), **_configured_class_paths(obj)}.items():
         try:
             cls = plugins.load(name)
             types = ", ".join(t.name for t in cls.entity_types) or ("(from its inventory)" if cls.dynamic_types else "(none)")
@@ -415,6 +416,19 @@ def collectors() -> None:
             types = f"unavailable: {exc}"
         rows.append((name, target, types))
     click.echo(render.table(("COLLECTOR", "PLUGIN", "ENTITY TYPES"), rows))
+
+
+def _configured_class_paths(obj: Context) -> dict[str, str]:
+    """Class-path collectors named by the configuration, if there is one (a broken one is said, not fatal)."""
+    from poller import plugins
+
+    try:
+        config = obj.config()
+    except ConfigError as exc:
+        if obj.config_path or "no configuration file" not in str(exc):
+            click.echo(f"poller: configured class-path plugins not listed: {exc}", err=True)
+        return {}
+    return plugins.class_paths(source.collector for source in config.sources)
 
 
 @main.command("check-config")
