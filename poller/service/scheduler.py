@@ -33,6 +33,7 @@ from baseline.store import Store
 from collectors.errors import CollectorError
 from poller.config import Config, SourceConfig, load_config
 from poller.errors import ConfigError, PollerError, SinkError
+from poller.service.clock import ClockWatch, moved_run_time
 from poller.run.snapshot import build_collector, build_dispatcher, committed_records, open_config_store, run_one, settings_for
 from poller.run.source import RunResult, RunSettings
 from poller.service.health import Freshness
@@ -161,6 +162,7 @@ class Service:
         self._stop_reason: str | None = None
         self._reload_requested = False
         self._delivery_due = threading.Event()
+        self._clock_watch = ClockWatch()
         self._scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(config.service.workers), "delivery": ThreadPoolExecutor(1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": _grace(config)},
@@ -218,11 +220,31 @@ class Service:
         while self._stop_reason is None:
             self._wake.wait(1.0)
             self._wake.clear()
+            step = self._clock_watch.check()
+            if step is not None:
+                self._on_clock_step(step)
             if self._reload_requested and self._stop_reason is None:
                 self._reload_requested = False
                 self.reload()
         self.stop()
         return 0
+
+    def _on_clock_step(self, step: float) -> None:
+        """F21: after a wall-clock step, move every job's next run (see poller.service.clock)."""
+        now = datetime.now(UTC)
+        moved = 0
+        for job in self._scheduler.get_jobs():
+            if job.next_run_time is None:
+                continue
+            catch_up = job.id.startswith("source:")
+            job.modify(next_run_time=moved_run_time(job.next_run_time, step, now, catch_up=catch_up))
+            moved += catch_up
+        if step > 0:
+            log.warning("clock_stepped_forward", step_s=round(step, 1), catch_up_runs=moved,
+                        missed_from=(now - timedelta(seconds=step)).isoformat(), missed_to=now.isoformat())
+        else:
+            log.warning("clock_stepped_back", step_s=round(step, 1), sources=moved,
+                        note="each job keeps the wait it had left; no run is repeated")
 
     def stop(self) -> None:
         """Stop scheduling, let running sources finish up to service.stop_timeout, deliver what is pending."""
