@@ -33,9 +33,9 @@ from baseline.store import Store
 from collectors.errors import CollectorError
 from poller.config import Config, SourceConfig, load_config
 from poller.errors import ConfigError, PollerError, SinkError
-from poller.service.clock import ClockWatch, moved_run_time
 from poller.run.snapshot import build_collector, build_dispatcher, committed_records, open_config_store, run_one, settings_for
 from poller.run.source import RunResult, RunSettings
+from poller.service.clock import ClockWatch, moved_run_time
 from poller.service.health import Freshness
 from poller.service.metrics import Metrics, MetricsServer
 
