@@ -194,18 +194,43 @@ class Workload:
             self.fault("kill9", node=name)
 
     def freeze(self, name: str, seconds: float) -> None:
-        """SIGSTOP the node, keep it stopped ``seconds`` (past its lease), then SIGCONT it."""
+        """SIGSTOP the node while it holds a source's lease (mid-run; waiting up to 10 s for one), keep it
+        stopped ``seconds`` (past its lease), then SIGCONT it."""
         node = self._node(name)
         if not node.alive():
             return
         assert node.proc is not None
+        held = self._wait_lease_held_by(node, 10.0)
         node.proc.send_signal(signal.SIGSTOP)
         node.stopped = True
-        self.fault("sigstop", node=name, seconds=seconds)
+        self.fault("sigstop", node=name, seconds=seconds, holding=held)
         time.sleep(seconds)
-        node.proc.send_signal(signal.SIGCONT)
+        if node.alive():
+            node.proc.send_signal(signal.SIGCONT)
         node.stopped = False
         self.fault("sigcont", node=name)
+
+    def _wait_lease_held_by(self, node: Node, timeout: float) -> str | None:
+        """The source whose lease ``node`` holds, polled until it holds one (None after ``timeout``)."""
+        import sqlalchemy as sa
+
+        assert node.proc is not None
+        pid = f":{node.proc.pid}:"
+        engine = sa.create_engine(self.db_url)
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    with engine.connect() as conn:
+                        for source, holder in conn.execute(sa.text("SELECT source, holder FROM poller_leases")):
+                            if pid in f"{holder}:" or holder.startswith(f"{node.name}:"):
+                                return str(source)
+                except sa.exc.SQLAlchemyError:
+                    pass
+                time.sleep(0.02)
+        finally:
+            engine.dispose()
+        return None
 
     def _node(self, name: str) -> Node:
         return next(n for n in self.nodes if n.name == name)
@@ -275,9 +300,10 @@ class Workload:
                        (0.65, "kill -9 node1", lambda: self.kill9(names[0])),
                        (0.80, "restart node1", lambda: self.start_node(names[0]) and None)]
         if plan.freeze and len(names) >= 3:
-            seconds = min(lease * 1.5 + 1, max(3.0, d * 0.2))
-            events.append((0.30, "freeze node3", lambda: threading.Thread(
-                target=self.freeze, args=(names[2], seconds), daemon=True).start()))
+            seconds = min(lease * 1.5 + 1, max(3.0, d * 0.35))
+            for fraction, name in ((0.30, names[2]), (0.42, names[0])):
+                events.append((fraction, f"freeze {name}", lambda name=name: threading.Thread(  # type: ignore[misc]
+                    target=self.freeze, args=(name, seconds), daemon=True).start()))
         if plan.restart_database and self.restart_database is not None:
             events.append((0.55, "restart PostgreSQL", self._restart_database))
         return sorted(events, key=lambda e: e[0])
