@@ -20,9 +20,11 @@ The scheme (version 1), pinned by golden vectors in tests/baseline:
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -194,6 +196,30 @@ def _sort_set(container: Any, k: Any) -> Any:
     return copy
 
 
+REDACTED_PREFIX = "hmac-sha256:"
+
+
+def _select(value: Any, patterns: Sequence[tuple[str, ...]]) -> Any:
+    """Only what the patterns reach (an allowlist): the matched subtrees, with their containers."""
+    if any(not p for p in patterns):
+        return value  # a pattern that ended here keeps the whole subtree
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, child in value.items():
+            below = [p[1:] for p in patterns if p[0] in ("*", key)]
+            if below:
+                out[key] = _select(child, below)
+        return out
+    if isinstance(value, list):
+        kept = []
+        for index, child in enumerate(value):
+            below = [p[1:] for p in patterns if p[0] == "*" or (p[0].isdigit() and int(p[0]) == index)]
+            if below:
+                kept.append(_select(child, below))
+        return kept
+    return value
+
+
 @dataclass(frozen=True)
 class Rules:
     """The hashing rules of one entity type in one source.
@@ -203,17 +229,55 @@ class Rules:
     the rules together with the scheme version and the collector's own type
     fingerprint; a baseline hashed under another fingerprint is re-hashed from its
     stored payloads instead of being reported as changed.
+
+    The field policy shapes what is kept at all (``shape``: before hashing, storing and
+    emitting): ``keep`` an allowlist of pointer patterns (empty: everything), ``drop`` a
+    denylist, ``redact`` values replaced by a keyed HMAC under ``redaction_key`` (so a
+    change is still seen, and the value is never stored or emitted).
     """
 
     ignore: tuple[str, ...] = ()
     sets: tuple[str, ...] = ()
     type_fingerprint: str = ""
+    keep: tuple[str, ...] = ()
+    drop: tuple[str, ...] = ()
+    redact: tuple[str, ...] = ()
+    redaction_key: bytes = field(default=b"", repr=False)
+
+    @property
+    def shapes(self) -> bool:
+        """True when a field policy changes the attributes themselves (not only their hash)."""
+        return bool(self.keep or self.drop or self.redact)
 
     @property
     def fingerprint(self) -> str:
         """A short text that changes whenever these rules hash differently."""
-        material = canonical_bytes([SCHEME_VERSION, sorted(self.ignore), sorted(self.sets), self.type_fingerprint])
+        parts: list[Any] = [SCHEME_VERSION, sorted(self.ignore), sorted(self.sets), self.type_fingerprint]
+        if self.shapes:
+            key_id = hashlib.sha256(b"poller-redaction-key-id:" + self.redaction_key).hexdigest()[:16]
+            parts.append([sorted(self.keep), sorted(self.drop), sorted(self.redact), key_id])
+        material = canonical_bytes(parts)
         return f"v{SCHEME_VERSION}-{hash_hex(hash_bytes(material))}"
+
+    def shape(self, attributes: Mapping[str, Any]) -> Any:
+        """The attributes as kept: the allowlist applied, denied paths removed, redacted values masked."""
+        out: Any = attributes
+        if self.keep:
+            out = _select(out, [parse_pointer(p) for p in self.keep])
+        for pattern in self.drop:
+            out = _rewrite(out, parse_pointer(pattern), _remove)
+        for pattern in self.redact:
+            out = _rewrite(out, parse_pointer(pattern), self._mask)
+        return out
+
+    def _mask(self, container: Any, k: Any) -> Any:
+        value = container[k]
+        if isinstance(value, str) and value.startswith(REDACTED_PREFIX):
+            return container
+        digest = hmac.new(self.redaction_key, canonical_bytes(value), hashlib.sha256).hexdigest()[:32]
+        copy = dict(container) if isinstance(container, dict) else list(container)
+        copy[k] = REDACTED_PREFIX + digest
+        return copy
 
     def normalize(self, attributes: Mapping[str, Any]) -> Any:
         """The attributes as hashed: ignored paths removed, set lists sorted."""

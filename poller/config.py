@@ -74,6 +74,26 @@ class ServiceConfig:
 
 
 @dataclass(frozen=True)
+class FieldPolicy:
+    """What of a source's entity attributes is kept at all (S10) and what is masked (B13).
+
+    Each mapping goes from an entity type (``"*"``: every type) to JSON-pointer patterns:
+    ``keep`` an allowlist, ``drop`` a denylist, ``redact`` values replaced by a keyed
+    HMAC under ``redaction_key``. Applied before hashing, storing and emitting.
+    """
+
+    keep: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    drop: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    redact: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    redaction_key: str | None = field(default=None, repr=False)
+
+    @staticmethod
+    def for_type(section: Mapping[str, tuple[str, ...]], entity_type: str) -> tuple[str, ...]:
+        """The patterns of one section that apply to ``entity_type``."""
+        return (*section.get("*", ()), *section.get(entity_type, ()))
+
+
+@dataclass(frozen=True)
 class SourceConfig:
     """One configured instance of a collector (Ralph's "cloud provider")."""
 
@@ -90,6 +110,7 @@ class SourceConfig:
     entity_types: tuple[str, ...] | None = None
     notify: tuple[str, ...] | None = None
     deletion: DeletionConfig | None = None
+    fields: FieldPolicy = field(default_factory=FieldPolicy)
 
     def ignore_for(self, entity_type: str) -> tuple[str, ...]:
         """Configured ignore paths for one type (``"*"`` entries apply to every type)."""
@@ -371,7 +392,7 @@ def _service(v: _Validator, raw: Any) -> ServiceConfig:
 
 _SOURCE_KEYS = (
     "name", "collector", "enabled", "interval", "cron", "jitter", "timeout", "run_at_start",
-    "options", "ignore_fields", "entity_types", "notify", "deletion",
+    "options", "ignore_fields", "entity_types", "notify", "deletion", "fields",
 )
 
 
@@ -416,9 +437,34 @@ def _sources(v: _Validator, raw: Any) -> tuple[SourceConfig, ...]:
                 entity_types=v.strings(entry, "entity_types", key),
                 notify=v.strings(entry, "notify", key),
                 deletion=_deletion(v, entry.get("deletion"), f"{key}.deletion"),
+                fields=_field_policy(v, entry.get("fields"), f"{key}.fields"),
             )
         )
     return tuple(out)
+
+
+def _field_policy(v: _Validator, raw: Any, key: str) -> FieldPolicy:
+    if raw is None:
+        return FieldPolicy()
+    section = v.mapping(raw, key)
+    v.known(section, key, ("keep", "drop", "redact", "redaction_key"))
+    sections = {name: _pointer_lists(v, section.get(name), f"{key}.{name}") for name in ("keep", "drop", "redact")}
+    redaction_key = v.text(section, "redaction_key", key, None)
+    if sections["redact"] and not redaction_key:
+        raise v.fail(f"{key}.redaction_key", "is required with redact (a secret, e.g. ${POLLER_REDACTION_KEY})")
+    return FieldPolicy(keep=sections["keep"], drop=sections["drop"], redact=sections["redact"],
+                       redaction_key=redaction_key)
+
+
+def _pointer_lists(v: _Validator, raw: Any, key: str) -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for etype, paths in v.mapping(raw, key).items():
+        if isinstance(paths, str):
+            paths = [paths]
+        if not isinstance(paths, list) or not all(isinstance(p, str) and p.startswith("/") for p in paths):
+            raise v.fail(f"{key}.{etype}", "must be a list of JSON pointers (each starting with '/')")
+        out[str(etype)] = tuple(paths)
+    return out
 
 
 def _ignore_fields(v: _Validator, raw: Any, key: str) -> dict[str, tuple[str, ...]]:

@@ -48,11 +48,17 @@ class Scan:
 
 
 def rules_for(source: SourceConfig, etype: EntityType) -> Rules:
-    """The hashing rules of one type in one source: its defaults plus the config's changes."""
+    """The hashing rules of one type in one source: its defaults plus the config's changes,
+    and the source's field policy (what is kept, dropped and redacted; S10, B13)."""
+    policy = source.fields
     return Rules(
         ignore=merge_ignore(etype.volatile, source.ignore_for(etype.name)),
         sets=tuple(etype.sets),
         type_fingerprint=etype.fingerprint,
+        keep=policy.for_type(policy.keep, etype.name),
+        drop=policy.for_type(policy.drop, etype.name),
+        redact=policy.for_type(policy.redact, etype.name),
+        redaction_key=(policy.redaction_key or "").encode("utf-8"),
     )
 
 
@@ -112,6 +118,7 @@ def _hash_and_compare(listing: Listing, scan: Scan, deadline: float | None, prog
     """The hot loop: one pass per entity, kept flat because a million entities go through it."""
     rules, diff, spool, result = scan.rules, scan.diff, scan.spool, scan.result
     plain = not rules.ignore and not rules.sets
+    shape = rules.shape if rules.shapes else None
     name = scan.etype.name
     observe, unchanged = diff.observe, Seen.UNCHANGED
     listed = 0
@@ -133,7 +140,7 @@ def _hash_and_compare(listing: Listing, scan: Scan, deadline: float | None, prog
                 raise RunAbandoned(f"listing {name} ran past the source's timeout")
             if progress is not None:
                 progress(source, name, listed)
-        attributes = item.attributes
+        attributes = item.attributes if shape is None else shape(item.attributes)
         hashed = attributes if plain else rules.normalize(attributes)
         parent = None if item.parent is None else (item.parent.type, item.parent.key)
         doc = entity_document(item.name, parent, item.state, item.project, hashed)
@@ -166,12 +173,13 @@ def observe_entity(scan: Scan, item: Entity) -> bool:
     """Compare one entity read outside the listing like a listed one (spooled if it changed);
     False when it cannot be hashed or contradicts what the listing held."""
     rules = scan.rules
-    hashed = rules.normalize(item.attributes) if rules.ignore or rules.sets else item.attributes
+    attributes = rules.shape(item.attributes) if rules.shapes else item.attributes
+    hashed = rules.normalize(attributes) if rules.ignore or rules.sets else attributes
     parent = None if item.parent is None else (item.parent.type, item.parent.key)
     doc = entity_document(item.name, parent, item.state, item.project, hashed)
     try:
         data = canonical_bytes(doc)
-        full = data if hashed is item.attributes else canonical_bytes({**doc, "attributes": item.attributes})
+        full = data if hashed is attributes else canonical_bytes({**doc, "attributes": attributes})
     except CanonicalError:
         return False
     digest = to_signed(hash_bytes(data))
@@ -211,7 +219,8 @@ def _unstorable(item: Entity) -> str | None:
 def rehash(document: bytes, rules: Rules) -> int:
     """The signed hash a stored full document has under ``rules``."""
     doc = orjson.loads(document)
-    doc["attributes"] = rules.normalize(doc.get("attributes") or {})
+    attributes = doc.get("attributes") or {}
+    doc["attributes"] = rules.normalize(rules.shape(attributes) if rules.shapes else attributes)
     return to_signed(hash_bytes(canonical_bytes(doc)))
 
 
