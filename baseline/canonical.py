@@ -199,6 +199,21 @@ def _sort_set(container: Any, k: Any) -> Any:
 REDACTED_PREFIX = "hmac-sha256:"
 
 
+def _without_empty(value: Any) -> Any:
+    """``value`` with every object member whose value is null, [] or {} (once emptied) left out."""
+    if isinstance(value, dict):
+        out = {}
+        for key, child in value.items():
+            child = _without_empty(child)
+            if child is None or child == [] or child == {}:
+                continue
+            out[key] = child
+        return out
+    if isinstance(value, list):
+        return [_without_empty(child) for child in value]
+    return value
+
+
 def _select(value: Any, patterns: Sequence[tuple[str, ...]]) -> Any:
     """Only what the patterns reach (an allowlist): the matched subtrees, with their containers."""
     if any(not p for p in patterns):
@@ -243,6 +258,7 @@ class Rules:
     drop: tuple[str, ...] = ()
     redact: tuple[str, ...] = ()
     redaction_key: bytes = field(default=b"", repr=False)
+    empty_equals_missing: bool = False
 
     @property
     def shapes(self) -> bool:
@@ -256,6 +272,8 @@ class Rules:
         if self.shapes:
             key_id = hashlib.sha256(b"poller-redaction-key-id:" + self.redaction_key).hexdigest()[:16]
             parts.append([sorted(self.keep), sorted(self.drop), sorted(self.redact), key_id])
+        if self.empty_equals_missing:
+            parts.append("empty=missing")
         material = canonical_bytes(parts)
         return f"v{SCHEME_VERSION}-{hash_hex(hash_bytes(material))}"
 
@@ -280,8 +298,9 @@ class Rules:
         return copy
 
     def normalize(self, attributes: Mapping[str, Any]) -> Any:
-        """The attributes as hashed: ignored paths removed, set lists sorted."""
-        out: Any = attributes
+        """The attributes as hashed: ignored paths removed, set lists sorted, and with
+        ``empty_equals_missing`` object members that are null, [] or {} left out (B14)."""
+        out: Any = _without_empty(attributes) if self.empty_equals_missing else attributes
         for pattern in self.ignore:
             out = _rewrite(out, parse_pointer(pattern), _remove)
         for pattern in self.sets:

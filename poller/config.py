@@ -80,12 +80,14 @@ class FieldPolicy:
     Each mapping goes from an entity type (``"*"``: every type) to JSON-pointer patterns:
     ``keep`` an allowlist, ``drop`` a denylist, ``redact`` values replaced by a keyed
     HMAC under ``redaction_key``. Applied before hashing, storing and emitting.
+    ``empty_equals_missing`` hashes a member that is null, [] or {} as if it were absent (B14).
     """
 
     keep: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     drop: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     redact: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     redaction_key: str | None = field(default=None, repr=False)
+    empty_equals_missing: bool = False
 
     @staticmethod
     def for_type(section: Mapping[str, tuple[str, ...]], entity_type: str) -> tuple[str, ...]:
@@ -447,13 +449,16 @@ def _field_policy(v: _Validator, raw: Any, key: str) -> FieldPolicy:
     if raw is None:
         return FieldPolicy()
     section = v.mapping(raw, key)
-    v.known(section, key, ("keep", "drop", "redact", "redaction_key"))
+    v.known(section, key, ("keep", "drop", "redact", "redaction_key", "empty_equals_missing"))
     sections = {name: _pointer_lists(v, section.get(name), f"{key}.{name}") for name in ("keep", "drop", "redact")}
     redaction_key = v.text(section, "redaction_key", key, None)
     if sections["redact"] and not redaction_key:
         raise v.fail(f"{key}.redaction_key", "is required with redact (a secret, e.g. ${POLLER_REDACTION_KEY})")
+    empty = section.get("empty_equals_missing", False)
+    if not isinstance(empty, bool):
+        raise v.fail(f"{key}.empty_equals_missing", "must be true or false")
     return FieldPolicy(keep=sections["keep"], drop=sections["drop"], redact=sections["redact"],
-                       redaction_key=redaction_key)
+                       redaction_key=redaction_key, empty_equals_missing=empty)
 
 
 def _pointer_lists(v: _Validator, raw: Any, key: str) -> dict[str, tuple[str, ...]]:

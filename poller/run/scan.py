@@ -59,6 +59,7 @@ def rules_for(source: SourceConfig, etype: EntityType) -> Rules:
         drop=policy.for_type(policy.drop, etype.name),
         redact=policy.for_type(policy.redact, etype.name),
         redaction_key=(policy.redaction_key or "").encode("utf-8"),
+        empty_equals_missing=policy.empty_equals_missing,
     )
 
 
@@ -117,7 +118,7 @@ def _consume_items(listing: Listing, scan: Scan, deadline: float | None, progres
 def _hash_and_compare(listing: Listing, scan: Scan, deadline: float | None, progress: Any, source: str) -> int:
     """The hot loop: one pass per entity, kept flat because a million entities go through it."""
     rules, diff, spool, result = scan.rules, scan.diff, scan.spool, scan.result
-    plain = not rules.ignore and not rules.sets
+    plain = not rules.ignore and not rules.sets and not rules.empty_equals_missing
     shape = rules.shape if rules.shapes else None
     name = scan.etype.name
     observe, unchanged = diff.observe, Seen.UNCHANGED
@@ -174,7 +175,7 @@ def observe_entity(scan: Scan, item: Entity) -> bool:
     False when it cannot be hashed or contradicts what the listing held."""
     rules = scan.rules
     attributes = rules.shape(item.attributes) if rules.shapes else item.attributes
-    hashed = rules.normalize(attributes) if rules.ignore or rules.sets else attributes
+    hashed = rules.normalize(attributes) if rules.ignore or rules.sets or rules.empty_equals_missing else attributes
     parent = None if item.parent is None else (item.parent.type, item.parent.key)
     doc = entity_document(item.name, parent, item.state, item.project, hashed)
     try:

@@ -84,3 +84,22 @@ class TestShape:
         masked = one.shape({"p": SECRET})
         assert masked == one.shape({"p": SECRET}) != two.shape({"p": SECRET})
         assert one.shape(masked) == masked and SECRET not in orjson.dumps(masked).decode()
+
+
+class TestEmptyEqualsMissing:
+    FLAPS = [{"tags": None}, {}, {"tags": []}, {"tags": {}}, {"tags": None, "meta": {"x": None}}]
+
+    def test_B14_default_null_missing_and_empty_differ(self, store: Store, clock: Any) -> None:
+        """B14: by default (absent != null != []), each alternation is a real update."""
+        run(store, [vm("a", **self.FLAPS[0])], clock, source=source())
+        updates = [run(store, [vm("a", **flap)], clock, source=source())[1] for flap in self.FLAPS[1:4]]
+        assert [len(u) for u in updates] == [1, 1, 1]
+
+    def test_B14_normalization_on_silences_the_alternation(self, store: Store, clock: Any) -> None:
+        """B14: with empty_equals_missing, null, missing, [] and {} (also nested) hash alike: no update storm."""
+        src = source(empty_equals_missing=True)
+        run(store, [vm("a", **self.FLAPS[0])], clock, source=src)
+        updates = [run(store, [vm("a", **flap)], clock, source=src)[1] for flap in self.FLAPS[1:]]
+        _, real = run(store, [vm("a", tags=["web"])], clock, source=src)
+        assert updates == [[], [], [], []]
+        assert [c["path"] for c in real[0]["changes"]] == ["/tags"]
