@@ -20,8 +20,8 @@ import orjson
 import sqlalchemy as sa
 
 from tests.history.inventory import SourceHistory, content, iter_jsonl, read_log_file
+from tests.history.workload import SINKS
 
-SINKS = ("sink_a", "sink_b")
 EXAMPLES = 8
 CATEGORIES = {
     "lost": "a notification in the outbox never reached a durable sink",

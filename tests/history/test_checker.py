@@ -23,6 +23,7 @@ from tests.history.checker import (
     check_outbox,
 )
 from tests.history.inventory import content, read_log
+from tests.history.workload import SINKS
 
 # One entity s/vm/a: created at v1 (t=100), updated to v2 (t=200), deleted (t=300).
 LOG = [
@@ -63,7 +64,8 @@ def as_sink_line(n: Note) -> bytes:
 def write_sinks(directory: Path, a: list[Note], b: list[Note] | None = None) -> None:
     (directory / "sinks").mkdir(exist_ok=True)
     (directory / "sinks" / "sink_a.jsonl").write_bytes(b"".join(map(as_sink_line, a)))
-    (directory / "sinks" / "sink_b.jsonl").write_bytes(b"".join(map(as_sink_line, a if b is None else b)))
+    for other in SINKS[1:]:
+        (directory / "sinks" / f"{other}.jsonl").write_bytes(b"".join(map(as_sink_line, a if b is None else b)))
 
 
 def full_check(directory: Path, notes: list[Note], *, sink_a: list[Note] | None = None) -> Report:

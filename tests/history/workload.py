@@ -29,7 +29,56 @@ import orjson
 from tests.history.inventory import Inventory, MutationLog
 
 ROOT = Path(__file__).resolve().parents[2]
-SINKS = ("sink_a", "sink_b")
+SINKS = ("sink_a", "sink_b", "hook")  # two jsonl sinks and a webhook, all durable, shared by every node
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1 that appends what it accepts to a JSON Lines file, in arrival order.
+
+    While ``faulty``, it answers 503 to about one request in eight and delays about one in ten by 0.3 s
+    (a flaky, slow receiver: retried by the dispatcher, never parked).
+    """
+
+    def __init__(self, path: Path, seed: int) -> None:
+        import http.server
+
+        self.path, self.faulty, self.rng, self.lock = path, True, random.Random(seed), threading.Lock()
+        self.requests = self.failures = 0
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                status = receiver.receive(body)
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                return
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, args=(0.1,), daemon=True).start()
+
+    def receive(self, body: bytes) -> int:
+        with self.lock:
+            self.requests += 1
+            roll = self.rng.random() if self.faulty else 1.0
+            if roll < 0.125:
+                self.failures += 1
+                return 503
+            if roll < 0.225:
+                time.sleep(0.3)
+            events = orjson.loads(body)
+            with self.path.open("ab") as handle:
+                for event in events if isinstance(events, list) else [events]:
+                    handle.write(orjson.dumps(event) + b"\n")
+            return 200
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def poller_command() -> list[str]:
@@ -111,6 +160,7 @@ class Workload:
         self.hostnames = can_set_hostname()
         self.lease_ttl = self.plan.lease_ttl if lease_ttl_supported() else None
         self.config = self.directory / "poller.yaml"
+        self.receiver = Receiver(self.directory / "sinks" / "hook.jsonl", self.plan.seed)
         self._lock = threading.Lock()  # one rewrite at a time, so the log's order is the files' order
         self._fault_lock = threading.Lock()
 
@@ -129,8 +179,11 @@ class Workload:
         doc = {
             "baseline": {"url": self.db_url},
             "deletion": {"max_fraction": 1.0},  # the guard is not under test: every absence is a deletion
-            "notify": {"sinks": [{"name": name, "type": "jsonl", "path": str(self.directory / "sinks" / f"{name}.jsonl")}
-                                 for name in SINKS]},
+            "notify": {"sinks": [
+                *({"name": name, "type": "jsonl", "path": str(self.directory / "sinks" / f"{name}.jsonl")}
+                  for name in SINKS if name != "hook"),
+                {"name": "hook", "type": "webhook", "url": self.receiver.url, "batch_size": 50, "timeout": 5},
+            ]},
             "service": service,
             "sources": sources,
         }
@@ -335,7 +388,12 @@ class Workload:
         finally:
             self.log.close()
             self.stop_nodes()
-        self.final_snapshots()
+        try:
+            self.receiver.faulty = False  # the final snapshots deliver every backlog
+            self.final_snapshots()
+        finally:
+            self.receiver.close()
+        self.fault("receiver", requests=self.receiver.requests, answered_503=self.receiver.failures)
 
     def final_snapshots(self) -> None:
         """Snapshot until every source ran ``ok`` once (leases of killed nodes lapse), then once more: quiet."""
