@@ -119,6 +119,10 @@ class CloudStackClient:
             raise _Retryable("timeout", SourceUnreachable(f"{where}: timed out after {self._cs.timeout} s")) from exc
         except requests.exceptions.ConnectionError as exc:
             raise _Retryable("connection", SourceUnreachable(f"{where}: cannot connect to the endpoint")) from exc
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
+            # F03: the connection broke in the middle of the body: a page error, asked again
+            # (offset pages are idempotent); never a short page, never the whole source.
+            raise _Retryable("truncated", ListingIncomplete(f"{where}: the answer was cut off mid-body")) from exc
         except requests.exceptions.RequestException as exc:
             raise SourceUnreachable(f"{where}: HTTP request failed ({type(exc).__name__})") from exc
         if not isinstance(data, dict):

@@ -24,6 +24,7 @@ import keystoneauth1.exceptions as ks
 import openstack.config
 import openstack.connection
 import openstack.exceptions as sdk
+import requests
 from keystoneauth1 import discover
 from keystoneauth1.adapter import Adapter
 
@@ -40,6 +41,8 @@ from collectors.openstack.options import OpenStackOptions
 # service type in the catalog -> openstacksdk Connection attribute
 SERVICE_ATTRS = {"identity": "identity", "compute": "compute", "network": "network", "image": "image",
                  "block-storage": "block_storage", "placement": "placement", "orchestration": "orchestration"}
+# An answer whose body broke off (keystoneauth wraps these in a connection error).
+_CUT_MID_BODY = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
 MAX_RELISTS = 3  # a vanished marker restarts a listing at most this many times
 
 
@@ -130,6 +133,10 @@ class OpenStackClient:
         if any(isinstance(e, ks.SSLError) for e in chain):
             return SourceUnreachable(f"{src}: TLS verification failed talking to {self._auth_host} or an endpoint "
                                      f"while {what} (check verify/cacert)")
+        if any(isinstance(e, _CUT_MID_BODY) for e in chain):
+            # F03: the connection broke inside an answer's body: this page failed (the type's
+            # listing is incomplete, nothing is deleted); the endpoint itself is reachable.
+            return ListingIncomplete(f"{src}: an answer was cut off mid-body while {what}")
         if any(isinstance(e, ks.ConnectTimeout) for e in chain):
             return SourceUnreachable(f"{src}: timed out while {what} (auth URL host {self._auth_host})")
         if any(isinstance(e, ks.ConnectionError) for e in chain):

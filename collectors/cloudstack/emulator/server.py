@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 import ssl
 import threading
 from collections.abc import Callable
@@ -89,6 +90,7 @@ class CloudStackEmulator:
         self.requests: list[SeenRequest] = []
         self.demo: DemoCloud | None = None
         self._faults: list[Fault] = []
+        self._truncations: list[Fault] = []
         self._disabled: set[str] = set()
         self._forbidden: set[str] = set()
         self._lock = threading.Lock()
@@ -188,6 +190,22 @@ class CloudStackEmulator:
         """Run ``callback(inventory)`` just before answering ``page`` of ``command`` (changes between pages)."""
         self._add(Fault(command, page, times, callback=callback))
 
+    def inject_truncation(self, command: str, *, page: int | None = None, times: int | None = 1) -> None:
+        """Answer ``command`` (one page, or every page) with half of its JSON body, then close the
+        connection: the Content-Length promises more than is sent (a connection reset mid-body, F03)."""
+        with self._lock:
+            self._truncations.append(Fault(command, page, times))
+
+    def take_truncation(self, command: str, page: int) -> bool:
+        """Whether this answer is to be cut short (used up once)."""
+        with self._lock:
+            for fault in self._truncations:
+                if fault.matches(command, page) and (fault.times is None or fault.times > 0):
+                    if fault.times is not None:
+                        fault.times -= 1
+                    return True
+        return False
+
     def disable_command(self, command: str) -> None:
         """Make ``command`` unavailable to the caller (answered with 432)."""
         self._disabled.add(command.lower())
@@ -285,14 +303,22 @@ class _Handler(BaseHTTPRequestHandler):
                 body.decode("utf-8", "replace"), keep_blank_values=True):
             params.setdefault(name, value)  # a servlet's getParameter: the first value wins
         status, payload = self.emulator.answer(self.command, self.path, params)
-        self._send(status, json.dumps(payload, separators=(",", ":")).encode("utf-8"), JSON_TYPE)
+        lowered = {name.lower(): value for name, value in params.items()}
+        cut = status == 200 and self.emulator.take_truncation(lowered.get("command", ""), _int_or(lowered.get("page"), 1))
+        self._send(status, json.dumps(payload, separators=(",", ":")).encode("utf-8"), JSON_TYPE, cut=cut)
 
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
+    def _send(self, status: int, body: bytes, content_type: str, *, cut: bool = False) -> None:
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
+            if cut:  # half the body, then the connection goes away (inject_truncation)
+                self.wfile.write(body[: len(body) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
+                return
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (e.g. its timeout fired during an injected delay)

@@ -9,6 +9,7 @@ It holds no resource logic.
 from __future__ import annotations
 
 import re
+import socket
 import ssl
 import threading
 import time
@@ -64,6 +65,7 @@ class Response:
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    truncate: bool = False  # send half the body, then close the connection (the ``truncate`` fault)
 
 
 @dataclass
@@ -75,7 +77,8 @@ class Fault:
     ``revoke_tokens`` invalidates every token before the request is checked;
     ``next_link`` rewrites the answer's next link (``"repeat"``: the request's own
     URL; any other string: that scheme://host replaces the emulator's); ``call``
-    runs in-process with the Request before it is served.
+    runs in-process with the Request before it is served; ``truncate`` sends half of
+    the answer's body under the full Content-Length and closes the connection (F03).
     """
 
     path: str
@@ -88,6 +91,7 @@ class Fault:
     revoke_tokens: bool = False
     next_link: str | None = None
     call: Callable[[Request], None] | None = None
+    truncate: bool = False
     hits: int = 0
 
     def applies(self, method: str, path: str, query: str) -> bool:
@@ -210,6 +214,8 @@ class EmulatorServer:
         response = route.handler(req)
         if fault is not None and fault.next_link is not None:
             _rewrite_next(response.body, req, raw_query, fault.next_link)
+        if fault is not None and fault.truncate:
+            response.truncate = True
         return response
 
     def _fault_for(self, method: str, path: str, query: str) -> Fault | None:
@@ -294,6 +300,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
+        if response.truncate:
+            self.wfile.write(payload[: len(payload) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
         if self.command != "HEAD":
             self.wfile.write(payload)
 
