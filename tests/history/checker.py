@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from tests.history.cloud import VM_TYPE, version_of
 from tests.history.inventory import SourceHistory, content, iter_jsonl, read_log_file
 from tests.history.workload import SINKS
 
@@ -103,7 +104,7 @@ class Note:
         return self.source, self.entity_type, self.key
 
     def describe(self) -> str:
-        v = self.entity.get("v") if isinstance(self.entity, dict) else None
+        v = version_of(self.entity) if self.entity_type == VM_TYPE else self.entity.get("v") if isinstance(self.entity, dict) else None
         return (f"seq {self.seq} id {self.id} run {self.run_id} {self.source}/{self.entity_type}/{self.key} "
                 f"{self.action} version {self.version} content v{v} {self.previous_hash}->{self.hash}")
 
@@ -278,8 +279,8 @@ def check_against_log(report: Report, notes: list[Note], runs: Mapping[int, dict
                 report.add("false_delete", f"{note.describe()}; versions while run listed "
                                            f"({start:.3f}..{end:.3f}): {sorted(during, key=str)}")
             continue
-        version = note.entity.get("v") if isinstance(note.entity, dict) else None
-        if not isinstance(version, int) or note.entity != content(note.source, note.entity_type, note.key, version):
+        version = content_version(note)
+        if version is None:
             report.add("wrong_content", note.describe())
             continue
         if version < newest.get(note.ident, 0):
@@ -288,6 +289,17 @@ def check_against_log(report: Report, notes: list[Note], runs: Mapping[int, dict
         if version not in during:
             report.add("stale", f"{note.describe()}; versions while run listed ({start:.3f}..{end:.3f}): "
                                 f"{sorted(during, key=str)}")
+
+
+def content_version(note: Note) -> int | None:
+    """The mutation-log version a create/update carries, None when its content is not that version's:
+    a static entity's attributes must equal ``content`` exactly; a CloudStack VM names it in its displayname."""
+    if note.entity_type == VM_TYPE:
+        return version_of(note.entity)
+    version = note.entity.get("v") if isinstance(note.entity, dict) else None
+    if not isinstance(version, int) or note.entity != content(note.source, note.entity_type, note.key, version):
+        return None
+    return version
 
 
 def check_duplicates(report: Report, notes: Iterable[Note]) -> None:
@@ -313,6 +325,10 @@ def check_final(report: Report, directory: Path, histories: Mapping[str, SourceH
         payload = live.get(ident)
         if payload is None:
             report.add("final_baseline", f"{'/'.join(ident)} v{version} is in the inventory, not in the baseline")
+        elif ident[1] == VM_TYPE:
+            if version_of(payload.get("attributes")) != version:
+                report.add("final_baseline", f"{'/'.join(ident)}: baseline holds v{version_of(payload.get('attributes'))}, "
+                                             f"inventory v{version}")
         elif payload.get("attributes") != content(*ident, version):
             report.add("final_baseline", f"{'/'.join(ident)}: baseline holds {payload.get('attributes')}, inventory v{version}")
     for ident in live.keys() - expected.keys():

@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from tests.history.cloud import VM_TYPE, CloudSource
 from tests.history.inventory import Inventory, MutationLog
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,6 +120,7 @@ class Plan:
     kill: bool = True
     freeze: bool = True
     restart_database: bool = True  # PostgreSQL only
+    cloudstack_size: int = 60  # VMs of the CloudStack emulator source (0: none)
     seed: int = 12
 
 
@@ -157,6 +159,7 @@ class Workload:
                       for i in range(1, self.plan.small_sources + 1)]
         self.bulk = [Inventory(f"bulk{i}", self.directory / "inv" / f"bulk{i}.jsonl", self.log)
                      for i in range(1, self.plan.bulk_sources + 1)]
+        self.clouds: list[CloudSource] = []
         self.hostnames = can_set_hostname()
         self.lease_ttl = self.plan.lease_ttl if lease_ttl_supported() else None
         self.config = self.directory / "poller.yaml"
@@ -173,6 +176,9 @@ class Workload:
             sources.append(self._source(inv, interval=1, jitter=0.3))
         for inv in self.bulk:
             sources.append(self._source(inv, interval=2, jitter=0.5))
+        for cloud in self.clouds:
+            sources.append({"name": cloud.source, "collector": "cloudstack", "interval": 1, "jitter": 0.3,
+                            "entity_types": [VM_TYPE], "options": cloud.options()})
         service: dict[str, Any] = {"workers": self.plan.workers, "stop_timeout": 15}
         if self.lease_ttl is not None:
             service["lease_ttl"] = self.lease_ttl
@@ -199,6 +205,8 @@ class Workload:
             inv.write(inv.create(self.plan.small_size))
         for inv in self.bulk:
             inv.write([])
+        if self.plan.cloudstack_size:
+            self.clouds.append(CloudSource("cs1", self.log, self.plan.cloudstack_size))
 
     # -- nodes ---------------------------------------------------------------------------------------
 
@@ -317,9 +325,12 @@ class Workload:
     def churn(self, until: float) -> None:
         """Rewrite a random small source every ``churn_every`` seconds until ``until``."""
         while time.time() < until:
-            inv = self.rng.choice(self.small)
+            target: Inventory | CloudSource = self.rng.choice([*self.small, *self.clouds])
             with self._lock:
-                inv.write(inv.churn(self.rng, self.rng.randint(1, 4)))
+                if isinstance(target, CloudSource):
+                    target.churn(self.rng, self.rng.randint(1, 4))
+                else:
+                    target.write(target.churn(self.rng, self.rng.randint(1, 4)))
             time.sleep(self.plan.churn_every * self.rng.uniform(0.5, 1.5))
 
     def bulk_event(self, what: str) -> None:
@@ -369,8 +380,8 @@ class Workload:
 
     def run(self) -> None:
         """The whole history, up to and including the final quiet snapshot."""
-        self.write_config()
         self.seed_inventories()
+        self.write_config()
         for index in range(1, self.plan.nodes + 1):
             self.start_node(f"node{index}")
         began = time.time()
@@ -393,11 +404,13 @@ class Workload:
             self.final_snapshots()
         finally:
             self.receiver.close()
+            for cloud in self.clouds:
+                cloud.close()
         self.fault("receiver", requests=self.receiver.requests, answered_503=self.receiver.failures)
 
     def final_snapshots(self) -> None:
         """Snapshot until every source ran ``ok`` once (leases of killed nodes lapse), then once more: quiet."""
-        sources = [inv.source for inv in (*self.small, *self.bulk)]
+        sources = [inv.source for inv in (*self.small, *self.bulk, *self.clouds)]
         pending = set(sources)
         deadline = time.time() + (self.lease_ttl or 120.0) * 2 + 60
         while pending and time.time() < deadline:
