@@ -81,6 +81,9 @@ def _emulators(stack: ExitStack, workdir: Path, echo: Callable[[str], None]) -> 
                                  _LibvirtNode(node, libvirt_demo.apply_demo_changes))
     except ImportError:
         echo("(libvirt-python not installed: the libvirt test-driver source is skipped)")
+    from poller.demo_nagios import add_nagios_source
+
+    add_nagios_source(stack, found, echo)
     yield found
 
 

@@ -15,12 +15,13 @@ import grp
 import hashlib
 import os
 import pwd
+import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,8 +66,9 @@ class NagiosLab:
 
     ``set_host``/``set_service`` write the exit code the next check returns and
     ``force_host_check``/``force_service_check`` ask Nagios for that check now through
-    its external command file. ``event_handler`` names a command line run by Nagios on
-    every state change (``$HOSTNAME$``, ``$SERVICEDESC$``... macros are expanded).
+    its external command file. The event handlers name command lines run by Nagios on
+    every state change (``$HOSTNAME$``, ``$SERVICEDESC$``... macros are expanded):
+    ``host_event_handler`` for hosts, ``service_event_handler`` for services.
     """
 
     hosts: Sequence[LabHost]
@@ -75,10 +77,12 @@ class NagiosLab:
     username: str = "poller"
     password: str = "lab-secret"
     check_interval: int = 2
-    event_handler: str | None = None
+    host_event_handler: str | None = None
+    service_event_handler: str | None = None
     port: int = 0
     _nagios: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _apache: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _own_dir: bool = field(default=False, init=False, repr=False)
 
     @staticmethod
     def missing() -> str | None:
@@ -115,6 +119,7 @@ class NagiosLab:
         # world-traversable directory under the temp dir, never a chmod of someone else's.
         if self.workdir is None:
             self.workdir = Path(tempfile.mkdtemp(prefix="nagios-lab-"))
+            self._own_dir = True
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.workdir.chmod(0o755)
         for sub in ("var", "spool", "states", "apache"):
@@ -125,9 +130,12 @@ class NagiosLab:
         return self
 
     def stop(self) -> None:
-        """Stop Apache and Nagios (whatever of them runs)."""
+        """Stop Apache and Nagios (whatever of them runs), and remove the directory the lab created."""
         self.stop_apache()
         self.stop_nagios()
+        if self._own_dir and self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir, self._own_dir = None, False
 
     def __enter__(self) -> NagiosLab:
         return self.start()
@@ -139,9 +147,9 @@ class NagiosLab:
         """Start Nagios in the foreground (as a child) and wait for its command file and status file."""
         for stale in (self.command_file, self.status_file):
             stale.unlink(missing_ok=True)
-        log = (self.dir / "nagios.out").open("ab")
-        self._nagios = subprocess.Popen([NAGIOS_BIN, str(self.dir / "nagios.cfg")], stdout=log,
-                                        stderr=subprocess.STDOUT, cwd=self.dir, start_new_session=True)
+        with (self.dir / "nagios.out").open("ab") as log:
+            self._nagios = subprocess.Popen([NAGIOS_BIN, str(self.dir / "nagios.cfg")], stdout=log,
+                                            stderr=subprocess.STDOUT, cwd=self.dir, start_new_session=True)
         self._wait(lambda: self.command_file.exists() and self.status_file.exists(), self._nagios, "nagios",
                    timeout)
 
@@ -161,11 +169,11 @@ class NagiosLab:
         if not self.port:
             self.port = _free_port()
         self._write_apache_config()
-        log = (self.dir / "apache" / "apache.out").open("ab")
-        self._apache = subprocess.Popen([APACHE_BIN, "-f", str(self.dir / "apache" / "httpd.conf"),
-                                         "-DFOREGROUND"], stdout=log, stderr=subprocess.STDOUT,
-                                        cwd=self.dir, start_new_session=True,
-                                        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C"})
+        with (self.dir / "apache" / "apache.out").open("ab") as log:
+            self._apache = subprocess.Popen([APACHE_BIN, "-f", str(self.dir / "apache" / "httpd.conf"),
+                                             "-DFOREGROUND"], stdout=log, stderr=subprocess.STDOUT,
+                                            cwd=self.dir, start_new_session=True,
+                                            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C"})
         self._wait(self._answers, self._apache, "apache2", timeout)
 
     def stop_apache(self) -> None:
@@ -201,6 +209,37 @@ class NagiosLab:
             return self.status_file.read_text()
         except FileNotFoundError:
             return ""
+
+    def current_state(self, host: str, description: str | None = None) -> int | None:
+        """The host's or service's current_state in status.dat (plugin exit code), None before it is written."""
+        block = self._status_block(host, description)
+        return int(block["current_state"]) if block and block.get("current_state", "").isdigit() else None
+
+    def all_checked(self) -> bool:
+        """Whether status.dat shows every host and service checked at least once."""
+        blocks = [self._status_block(h.name, None) for h in self.hosts] + [
+            self._status_block(s.host, s.description) for s in self.services]
+        return all(b is not None and b.get("has_been_checked") == "1" for b in blocks)
+
+    def wait(self, condition: Callable[[], bool], timeout: float = 30.0) -> bool:
+        """Poll ``condition`` every 0.2 s; whether it held within ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition():
+                return True
+            time.sleep(0.2)
+        return False
+
+    def _status_block(self, host: str, description: str | None) -> dict[str, str] | None:
+        kind = "hoststatus" if description is None else "servicestatus"
+        for chunk in self.status().split("\n\t}")[:-1]:
+            head, _, body = chunk.rpartition("{")
+            if not head.strip().endswith(kind):
+                continue
+            fields = dict(line.strip().split("=", 1) for line in body.splitlines() if "=" in line)
+            if fields.get("host_name") == host and fields.get("service_description") == description:
+                return fields
+        return None
 
     @property
     def command_file(self) -> Path:
@@ -259,9 +298,8 @@ class NagiosLab:
 
     def _objects(self) -> str:
         w = self.dir
-        handler = ""
-        if self.event_handler:
-            handler = "    event_handler lab-event-handler\n    event_handler_enabled 1\n"
+        handlers = {kind: f"    event_handler lab-{kind}-handler\n    event_handler_enabled 1\n" if line else ""
+                    for kind, line in (("host", self.host_event_handler), ("service", self.service_event_handler))}
         blocks = [
             "define command {\n    command_name check-lab\n    command_line $USER2$/check_lab.sh $ARG1$\n}\n",
             "define command {\n    command_name lab-notify\n    command_line /bin/true\n}\n",
@@ -274,9 +312,9 @@ class NagiosLab:
             "    service_notification_options n\n    host_notification_commands lab-notify\n"
             "    service_notification_commands lab-notify\n}\n",
         ]
-        if self.event_handler:
-            blocks.append(f"define command {{\n    command_name lab-event-handler\n"
-                          f"    command_line {self.event_handler}\n}}\n")
+        for kind, line in (("host", self.host_event_handler), ("service", self.service_event_handler)):
+            if line:
+                blocks.append(f"define command {{\n    command_name lab-{kind}-handler\n    command_line {line}\n}}\n")
         for host in self.hosts:
             parents = f"    parents {','.join(host.parents)}\n" if host.parents else ""
             blocks.append(
@@ -284,14 +322,14 @@ class NagiosLab:
                 f"{parents}    check_command check-lab!{w}/states/{host.name}\n    max_check_attempts 1\n"
                 f"    check_interval {self.check_interval}\n    retry_interval 1\n    check_period always\n"
                 f"    active_checks_enabled 1\n    notification_period always\n    notification_interval 0\n"
-                f"    contacts lab\n{handler}}}\n")
+                f"    contacts lab\n{handlers['host']}}}\n")
         for svc in self.services:
             blocks.append(
                 f"define service {{\n    host_name {svc.host}\n    service_description {svc.description}\n"
                 f"    check_command check-lab!{w}/states/{_state_file(svc.host, svc.description)}\n"
                 f"    max_check_attempts 1\n    check_interval {self.check_interval}\n    retry_interval 1\n"
                 f"    check_period always\n    active_checks_enabled 1\n    notification_period always\n"
-                f"    notification_interval 0\n    contacts lab\n{handler}}}\n")
+                f"    notification_interval 0\n    contacts lab\n{handlers['service']}}}\n")
         return "".join(blocks)
 
     def _write_apache_config(self) -> None:

@@ -100,9 +100,9 @@ def write_config(path: Path, url: str, *, extra: str = "", username: str = "poll
     return path
 
 
-def snapshot(config: Path, password: str) -> tuple[int, list[dict[str, Any]], str]:
+def snapshot(config: Path, password: str, **environ: str) -> tuple[int, list[dict[str, Any]], str]:
     """Run ``cli.py --config CONFIG snapshot --format jsonl --exit-code``; (exit code, notifications, stderr)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "NAGIOS_PASSWORD": password}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NAGIOS_PASSWORD": password, **environ}
     result = subprocess.run(
         [sys.executable, "cli.py", "--config", str(config), "snapshot", "--format", "jsonl", "--exit-code"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
