@@ -80,8 +80,14 @@ class CloudStackEmulator:
     """
 
     def __init__(self, *, max_page_size: int = 500, api_key: str | None = None, secret_key: str | None = None,
-                 inventory: Inventory | None = None, tls: tuple[str, str] | None = None) -> None:
+                 inventory: Inventory | None = None, tls: tuple[str, str] | None = None,
+                 max_concurrent: int | None = None) -> None:
         self.max_page_size = max_page_size
+        # At most this many requests are answered at once; the others wait their turn, as
+        # behind a management server's bounded request threads (L03). None: no limit.
+        self._slots = threading.BoundedSemaphore(max_concurrent) if max_concurrent else None
+        self.in_flight = 0
+        self.peak_in_flight = 0
         self.tls = tls
         self.api_key = api_key or secrets.token_urlsafe(48)
         self.secret_key = secret_key or secrets.token_urlsafe(48)
@@ -237,6 +243,21 @@ class CloudStackEmulator:
 
     # -- one request -------------------------------------------------------------------------------
 
+    def limited_answer(self, method: str, path: str, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """``answer`` inside the concurrency limit (when one is set), counting the requests in flight."""
+        if self._slots is not None:
+            self._slots.acquire()
+        try:
+            with self._lock:
+                self.in_flight += 1
+                self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            return self.answer(method, path, params)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+            if self._slots is not None:
+                self._slots.release()
+
     def answer(self, method: str, path: str, params: dict[str, str]) -> tuple[int, dict[str, Any]]:
         """The (HTTP status, JSON body) the management server would answer to these parameters."""
         lowered = {name.lower(): value for name, value in params.items()}
@@ -302,7 +323,7 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in parse_qsl(url.query, keep_blank_values=True) + parse_qsl(
                 body.decode("utf-8", "replace"), keep_blank_values=True):
             params.setdefault(name, value)  # a servlet's getParameter: the first value wins
-        status, payload = self.emulator.answer(self.command, self.path, params)
+        status, payload = self.emulator.limited_answer(self.command, self.path, params)
         lowered = {name.lower(): value for name, value in params.items()}
         cut = status == 200 and self.emulator.take_truncation(lowered.get("command", ""), _int_or(lowered.get("page"), 1))
         self._send(status, json.dumps(payload, separators=(",", ":")).encode("utf-8"), JSON_TYPE, cut=cut)
