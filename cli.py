@@ -3,11 +3,13 @@
 The one place errors become exit codes and one-line messages: 0 success, 1 a source
 failed or was partial (``history``/``show``: the entity is unknown), 2 usage or
 configuration error, 3 (with --exit-code) changes.
+No traceback reaches the terminal without -v. Shell completion: see README's CLI section.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ from typing import Any, TypeVar
 import click
 import orjson
 
-from baseline.errors import BaselineError
+from baseline.errors import BaselineError, StoreMisconfigured
 from collectors.errors import CollectorError
 from poller.errors import ConfigError, PollerError
 
@@ -54,30 +56,123 @@ def errors_to_exit(func: F) -> F:
         verbose = bool(ctx.obj and ctx.obj.verbose)
         try:
             return func(*args, **kwargs)
-        except (ConfigError, CollectorError) as exc:
+        except (ConfigError, CollectorError, StoreMisconfigured) as exc:
             _fail(exc, verbose, EXIT_USAGE)
         except (PollerError, BaselineError) as exc:
             _fail(exc, verbose, EXIT_FAILED)
         except KeyboardInterrupt:
             click.echo("poller: interrupted", err=True)
             sys.exit(130)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except OSError as exc:  # a file named on the command line that cannot be read or written
+            where = f"{exc.filename}: " if exc.filename else ""
+            _fail(exc, verbose, EXIT_USAGE if exc.filename else EXIT_FAILED, f"{where}{exc.strerror or type(exc).__name__}")
+        except Exception as exc:  # a bug: still one line, the traceback only with -v
+            _fail(exc, verbose, EXIT_FAILED, f"internal error ({type(exc).__name__}); run with -v for the traceback")
 
     return wrapper  # type: ignore[return-value]
 
 
-def _fail(exc: BaseException, verbose: bool, code: int) -> None:
+def _fail(exc: BaseException, verbose: bool, code: int, message: str | None = None) -> None:
     from poller.logging import redact_text
 
     if verbose:
         import traceback
 
         click.echo(redact_text("".join(traceback.format_exception(exc))), err=True)
-    click.echo(f"poller: error: {redact_text(str(exc))}", err=True)
+    text = str(exc) if message is None else message
+    click.echo(f"poller: error: {redact_text(text)}", err=True)
     sys.exit(code)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_path", metavar="FILE", help="Config file (else $POLLER_CONFIG, ./poller.yaml, /etc/poller/poller.yaml).")
+class _Group(click.Group):
+    """The top-level group: usage errors become one line (``poller: error: ...``) and exit 2."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        """Run the CLI; click's own errors are reported in one line, never a traceback."""
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.UsageError as exc:
+            hint = f" (see `{exc.ctx.command_path} -h`)" if exc.ctx is not None else ""
+            click.echo(f"poller: error: {exc.format_message()}{hint}", err=True)
+            sys.exit(EXIT_USAGE)
+        except click.ClickException as exc:
+            click.echo(f"poller: error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("poller: aborted", err=True)
+            sys.exit(EXIT_FAILED)
+        except BrokenPipeError:  # `poller ... | head`: the reader left, nothing to say
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(EXIT_FAILED)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+class OutputFile(click.Path):
+    """A file to write: its directory must exist and be writable (checked before any work)."""
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False, writable=True, allow_dash=True)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """The path, or a usage error naming it when it cannot be written."""
+        path = super().convert(value, param, ctx)
+        if path != "-" and not os.path.exists(path):
+            parent = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(parent):
+                self.fail(f"{path!r}: directory {parent!r} does not exist", param, ctx)
+            if not os.access(parent, os.W_OK | os.X_OK):
+                self.fail(f"{path!r}: directory {parent!r} is not writable", param, ctx)
+        return path
+
+
+def complete_sources(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[Any]:
+    """Shell completion of source names from the configuration (nothing when it does not load)."""
+    from click.shell_completion import CompletionItem
+
+    from poller.config import find_config, load_config
+
+    try:
+        root = ctx.find_root()
+        config = load_config(find_config(root.params.get("config_path")), problems=[])
+    except Exception:  # completion must never print an error into the user's shell
+        return []
+    return [CompletionItem(s.name, help=s.collector) for s in config.sources if s.name.startswith(incomplete)]
+
+
+def format_option(*choices: str, default: str = "table") -> Callable[[F], F]:
+    """``--format`` with these choices (defined once, shared by the commands that print data)."""
+    return click.option(
+        "--format", "fmt", type=click.Choice(choices), default=default, show_default=True,
+        help="Output format: table for people, json for scripts (e.g. --format json | jq).",
+    )
+
+
+def source_option(help_text: str = "Only this source (e.g. --source prod-openstack).") -> Callable[[F], F]:
+    """``--source NAME``, completing configured source names."""
+    return click.option("--source", default=None, metavar="NAME", shell_complete=complete_sources, help=help_text)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("cloud-poller")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]}, epilog=(
+    "Exit codes: 0 ok, 1 a source failed or was partial, 2 usage or configuration error, "
+    "3 changes found (snapshot --exit-code). Shell completion: eval \"$(_POLLER_COMPLETE=bash_source poller)\" "
+    "(zsh_source, fish_source for other shells)."))
+@click.version_option(_version(), "-V", "--version", prog_name="poller", message="%(prog)s (cloud-poller) %(version)s")
+@click.option(
+    "--config", "config_path", metavar="FILE", type=click.Path(dir_okay=False),
+    help="Config file (else $POLLER_CONFIG, ./poller.yaml, /etc/poller/poller.yaml). E.g. --config /etc/poller/poller.yaml",
+)
 @click.option(
     "--log-format", type=click.Choice(["console", "json"]), default=None,
     help="Log format on stderr (default: console on a terminal, else json).",
@@ -85,7 +180,15 @@ def _fail(exc: BaseException, verbose: bool, code: int) -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Debug logs and tracebacks.")
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None, log_format: str | None, verbose: bool) -> None:
-    """cloud-poller: hash-baseline change detection for cloud inventories."""
+    """cloud-poller: hash-baseline change detection for cloud inventories.
+
+    \b
+    Examples:
+      poller demo                                  # try it on emulated clouds
+      poller --config /etc/poller/poller.yaml check-config
+      poller snapshot --source prod-openstack      # poll one source once
+      poller diff --since 2h --format markdown     # what changed lately
+    """
     from poller.logging import configure
 
     # One-shot commands print their own summaries: their logs start at warning level.
@@ -97,18 +200,28 @@ pass_context = click.make_pass_decorator(Context)
 
 
 @main.command()
-@click.option("--source", "sources", multiple=True, metavar="NAME", help="Run only this source (repeatable).")
-@click.option("--dry-run", is_flag=True, help="Compare and print, write nothing.")
+@click.option("--source", "sources", multiple=True, metavar="NAME", shell_complete=complete_sources,
+              help="Run only this source, even if disabled (repeatable: --source a --source b).")
+@click.option("--dry-run", is_flag=True, help="Compare and print, write nothing (no baseline change, no notification).")
 @click.option("--allow-mass-delete", is_flag=True, help="Release deletions held by the mass-deletion guard.")
-@click.option("--exit-code", is_flag=True, help="Exit 3 when changes were found.")
+@click.option("--exit-code", is_flag=True, help="Exit 3 when changes were found (0 when none).")
 @click.option(
     "--format", "fmt", type=click.Choice(["jsonl", "table"]), default=None,
-    help="Output (default: table on a terminal, else jsonl).",
+    help="Output (default: table on a terminal, else jsonl: one notification per line).",
 )
 @pass_context
 @errors_to_exit
 def snapshot(obj: Context, sources: tuple[str, ...], dry_run: bool, allow_mass_delete: bool, exit_code: bool, fmt: str | None) -> None:
-    """Run every enabled source (or those named) once and print the notifications."""
+    """Run every enabled source (or those named) once and print the notifications.
+
+    Every option of the sources to run is checked first: a wrong one is exit 2 before any source runs.
+
+    \b
+    Examples:
+      poller snapshot
+      poller snapshot --source prod-openstack --dry-run
+      poller snapshot --format jsonl --exit-code > changes.jsonl
+    """
     from poller import render
     from poller.run.snapshot import snapshot as run_snapshot
 
@@ -172,7 +285,14 @@ def _print_summary(result: Any) -> None:
 @pass_context
 @errors_to_exit
 def run(obj: Context) -> None:
-    """The service: every enabled source on its schedule; SIGTERM/SIGINT stop gracefully, SIGHUP reloads."""
+    """The service: every enabled source on its schedule; SIGTERM/SIGINT stop gracefully, SIGHUP reloads.
+
+    Under systemd (Type=notify) it reports readiness and watchdog pings: see docs/service.md.
+
+    \b
+    Example:
+      poller --config /etc/poller/poller.yaml --log-format json run
+    """
     from poller.config import find_config
     from poller.service.scheduler import run_service
 
@@ -336,37 +456,61 @@ def baseline() -> None:
 
 
 @baseline.command("show")
-@click.option("--source", default=None, metavar="NAME")
+@source_option("Only this source's types (e.g. --source prod-openstack).")
+@format_option("table", "json")
 @pass_context
 @errors_to_exit
-def baseline_show(obj: Context, source: str | None) -> None:
-    """Entities per source and type."""
+def baseline_show(obj: Context, source: str | None, fmt: str) -> None:
+    """Entities per source and type, and each source's epoch.
+
+    \b
+    Examples:
+      poller baseline show
+      poller baseline show --source prod-openstack --format json
+    """
     from poller import inventory, render
 
     rows = inventory.show(obj.store(obj.config()), source)
+    if fmt == "json":
+        click.echo(render.json_text([{"source": r.source, "type": r.entity_type, "entities": r.count, "epoch": r.epoch}
+                                     for r in rows]))
+        return
     click.echo(render.table(("SOURCE", "TYPE", "ENTITIES", "EPOCH"), [(r.source, r.entity_type, r.count, r.epoch) for r in rows]))
 
 
 @baseline.command("export")
-@click.option("--source", default=None, metavar="NAME")
-@click.option("-o", "--output", type=click.File("wb"), default="-")
+@source_option("Only this source's entities (e.g. --source prod-openstack).")
+@click.option("-o", "--output", type=OutputFile(), default="-", metavar="FILE",
+              help="Write here instead of stdout (e.g. -o baseline.jsonl).")
 @pass_context
 @errors_to_exit
-def baseline_export(obj: Context, source: str | None, output: Any) -> None:
-    """Write the baseline as JSON lines."""
+def baseline_export(obj: Context, source: str | None, output: str) -> None:
+    """Write the baseline as JSON lines (one entity per line, with its stored document).
+
+    \b
+    Example:
+      poller baseline export --source prod-openstack -o prod.jsonl
+    """
     from poller import inventory
 
-    for row in inventory.export_rows(obj.store(obj.config()), source):
-        output.write(orjson.dumps(row) + b"\n")
+    rows = inventory.export_rows(obj.store(obj.config()), source)
+    with click.open_file(output, "wb") as handle:
+        for row in rows:
+            handle.write(orjson.dumps(row) + b"\n")
 
 
 @baseline.command("import")
 @click.argument("file", type=click.File("rb"))
-@click.option("--replace", is_flag=True, help="Replace a source's existing baseline.")
+@click.option("--replace", is_flag=True, help="Replace a source's existing baseline (else a source that has one is refused).")
 @pass_context
 @errors_to_exit
 def baseline_import(obj: Context, file: Any, replace: bool) -> None:
-    """Load a baseline export."""
+    """Load a baseline export (FILE, or - for stdin).
+
+    \b
+    Example:
+      poller baseline import prod.jsonl --replace
+    """
     from poller import inventory
 
     count = inventory.import_rows(obj.store(obj.config()), file, datetime.now(UTC), replace=replace)
@@ -374,12 +518,17 @@ def baseline_import(obj: Context, file: Any, replace: bool) -> None:
 
 
 @baseline.command("reset")
-@click.option("--source", default=None, metavar="NAME")
+@source_option("Forget only this source's baseline (e.g. --source lab).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @pass_context
 @errors_to_exit
 def baseline_reset(obj: Context, source: str | None, yes: bool) -> None:
-    """Forget the baseline: the next run is a first load with a new epoch."""
+    """Forget the baseline: the next run is a first load with a new epoch.
+
+    \b
+    Example:
+      poller baseline reset --source lab --yes
+    """
     store = obj.store(obj.config())
     what = f"the baseline of source {source}" if source else "the whole baseline"
     if not yes and not click.confirm(f"Forget {what}?", default=False):
@@ -388,33 +537,48 @@ def baseline_reset(obj: Context, source: str | None, yes: bool) -> None:
 
 
 @main.command()
+@format_option("table", "json")
 @pass_context
 @errors_to_exit
-def sources(obj: Context) -> None:
-    """Configured sources: schedule, last run, counts, health."""
+def sources(obj: Context, fmt: str) -> None:
+    """Configured sources: schedule, last run, counts, health (needs no source's secrets).
+
+    \b
+    Examples:
+      poller sources
+      poller sources --format json | jq '.[] | select(.status != "ok")'
+    """
     from poller import render
     from poller.service import status
 
     config = obj.config()
-    rows = status.source_rows(config, obj.store(config))
-    click.echo(render.table(status.SOURCE_HEADERS, rows))
+    records = status.source_records(config, obj.store(config))
+    if fmt == "json":
+        click.echo(render.json_text(records))
+    else:
+        click.echo(render.table(status.SOURCE_HEADERS, status.source_rows(records)))
 
 
 @main.command()
+@format_option("table", "json")
 @pass_context
 @errors_to_exit
-def collectors(obj: Context) -> None:
-    """Installed collector plugins, the configured class-path ones, and their entity types."""
+def collectors(obj: Context, fmt: str) -> None:
+    """Installed collector plugins, the configured class-path ones, and their entity types.
+
+    \b
+    Examples:
+      poller collectors
+      poller collectors --format json
+    """
     from poller import plugins, render
 
-    rows = []
-    for name, target in {**plugins.available(), **_configured_class_paths(obj)}.items():
-        try:
-            cls = plugins.load(name)
-            types = ", ".join(t.name for t in cls.entity_types) or ("(from its inventory)" if cls.dynamic_types else "(none)")
-        except CollectorError as exc:
-            types = f"unavailable: {exc}"
-        rows.append((name, target, types))
+    records = plugins.listing(_configured_class_paths(obj))
+    if fmt == "json":
+        click.echo(render.json_text(records))
+        return
+    rows = [(r["collector"], r["plugin"], r["error"] and f"unavailable: {r['error']}" or ", ".join(r["entity_types"])
+             or ("(from its inventory)" if r["dynamic_types"] else "(none)")) for r in records]
     click.echo(render.table(("COLLECTOR", "PLUGIN", "ENTITY TYPES"), rows))
 
 
@@ -435,19 +599,43 @@ def _configured_class_paths(obj: Context) -> dict[str, str]:
 @pass_context
 @errors_to_exit
 def check_config(obj: Context) -> None:
-    """Validate the configuration, its collectors' options and its sinks."""
+    """Validate the configuration and report every problem found, each on its own line (exit 2).
+
+    Checks keys and values, baseline.url (parses, driver installed), every enabled source's
+    collector options, secrets and local files (the static collector's path), every sink and
+    events. Disabled sources are not checked: their ${ENV} need not be set. No network I/O.
+
+    \b
+    Example:
+      poller --config /etc/poller/poller.yaml check-config
+    """
+    from poller.config import find_config, load_config
     from poller.service import status
 
-    config = obj.config()
-    for line in status.check(config):
+    problems: list[str] = []
+    config = load_config(find_config(obj.config_path), problems=problems)
+    lines, found = status.check(config)
+    problems += found
+    for line in lines:
         click.echo(line)
+    if problems:
+        for problem in problems:
+            click.echo(f"poller: error: {problem}", err=True)
+        click.echo(f"poller: {config.path}: {len(problems)} problem{'s' if len(problems) > 1 else ''}", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(f"{config.path}: configuration is valid")
 
 
 @main.command()
 @pass_context
 @errors_to_exit
 def serve(obj: Context) -> None:
-    """Only the push-event intake (events: in the config) until SIGTERM/SIGINT: no scheduled polls."""
+    """Only the push-event intake (events: in the config) until SIGTERM/SIGINT: no scheduled polls.
+
+    \b
+    Example:
+      poller --config /etc/poller/poller.yaml serve
+    """
     from poller.events import serve as serve_events
     from poller.run.snapshot import build_dispatcher
 
@@ -469,11 +657,17 @@ def _say_serving(service: Any) -> None:
 
 
 @main.command()
-@click.option("--workdir", type=click.Path(file_okay=False), default=None, help="Keep the demo's files here.")
+@click.option("--workdir", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="Keep the demo's files here (default: a new temporary directory), e.g. --workdir ./demo.")
 @pass_context
 @errors_to_exit
 def demo(obj: Context, workdir: str | None) -> None:
-    """The embedded default: demo clouds on loopback, two snapshots, a diff report."""
+    """The embedded default: demo clouds on loopback, two snapshots, a diff report.
+
+    \b
+    Example:
+      poller demo --workdir ./demo
+    """
     from poller import demo as demo_mod
 
     sys.exit(demo_mod.run_demo(workdir, echo=click.echo))

@@ -2,6 +2,7 @@
 
     BaselineError               root: the baseline cannot do what was asked
     ├── StoreUnavailable        the database cannot be opened, read or written
+    ├── StoreMisconfigured      baseline.url does not parse or its driver is not installed (exit 2)
     ├── StoreCorrupt            the database holds something we cannot read (never recreated silently)
     └── CanonicalError          a value cannot be serialized by the canonical rules
 """
@@ -15,6 +16,10 @@ class BaselineError(Exception):
 
 class StoreUnavailable(BaselineError):
     """The baseline database could not be reached, opened, read or written."""
+
+
+class StoreMisconfigured(BaselineError):
+    """``baseline.url`` is not a database URL, or its database driver is not installed."""
 
 
 class StoreCorrupt(BaselineError):

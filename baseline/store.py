@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from baseline import schema
-from baseline.errors import StoreCorrupt, StoreUnavailable
+from baseline.errors import StoreCorrupt, StoreMisconfigured, StoreUnavailable
 from baseline.rows import (
     CursorRow,
     OutboxRow,
@@ -43,7 +43,7 @@ from baseline.transaction import Transaction
 
 __all__ = [
     "CursorRow", "OutboxRow", "RunRow", "Store", "StoredEntity", "Transaction", "TypeState", "compress", "decompress",
-    "default_url", "open_store", "redact_url", "to_signed", "to_unsigned", "utc",
+    "check_url", "default_url", "open_store", "redact_url", "to_signed", "to_unsigned", "utc",
 ]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -56,16 +56,42 @@ def default_url() -> str:
     return f"sqlite:///{Path(user_state_dir('cloud-poller')) / 'baseline.db'}"
 
 
-def open_store(url: str | None = None) -> Store:
-    """Open (creating and migrating as needed) the baseline database at ``url``."""
+# Database driver modules -> the cloud-poller extra that installs them.
+_DRIVER_EXTRAS = {"psycopg": "postgres", "psycopg2": "postgres", "psycopg_binary": "postgres"}
+
+
+def check_url(url: str | None) -> Any:
+    """The parsed ``baseline.url`` (the default when None) after checking, without connecting,
+    that it parses and that its database driver imports; StoreMisconfigured otherwise."""
     url = url or default_url()
     safe = redact_url(url)
     try:
         parsed = make_url(url)
     except Exception as exc:
-        raise StoreUnavailable(f"baseline.url is not a database URL: {safe}") from exc
+        raise StoreMisconfigured(f"baseline.url is not a database URL: {safe}") from exc
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
+    try:
+        dialect = parsed.get_dialect()
+    except Exception as exc:  # sqlalchemy.exc.NoSuchModuleError: an unknown database or driver name
+        raise StoreMisconfigured(f"baseline.url: unknown database kind {parsed.drivername!r} in {safe}") from exc
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        module = (getattr(exc, "name", None) or parsed.get_driver_name()).split(".")[0]
+        extra = _DRIVER_EXTRAS.get(module)
+        hint = (f"pip install 'cloud-poller[{extra}]'" if extra else f"install the Python package that provides {module!r}")
+        raise StoreMisconfigured(
+            f"baseline.url {safe} needs the database driver {module!r}, which is not installed: {hint}"
+        ) from exc
+    return parsed
+
+
+def open_store(url: str | None = None) -> Store:
+    """Open (creating and migrating as needed) the baseline database at ``url``."""
+    url = url or default_url()
+    safe = redact_url(url)
+    parsed = check_url(url)
     is_sqlite = parsed.drivername.startswith("sqlite")
     if is_sqlite and parsed.database and parsed.database != ":memory:":
         path = Path(parsed.database)

@@ -182,6 +182,11 @@ class Collector:
         """Conditions worth a warning on every run (e.g. TLS verification off)."""
         return []
 
+    def preflight(self) -> list[str]:
+        """Problems ``poller check-config`` can see without the network (a missing local file);
+        each names ``sources.<name>.options.<field>``. At run time they fail the listing instead."""
+        return []
+
     def close(self) -> None:
         """Release clients and connections; the collector is not used afterwards."""
 

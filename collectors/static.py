@@ -60,6 +60,22 @@ class StaticCollector(Collector):
             self.inline = entities
         self.declared = _declared_types(source, options.get("types"))
 
+    def preflight(self) -> list[str]:
+        """The inventory file must exist, be a file and be readable by this user."""
+        if self.path is None:
+            return []
+        where = f"sources.{self.source}.options.path"
+        if not self.path.exists():
+            return [f"{where}: {self.path}: no such file"]
+        if not self.path.is_file():
+            return [f"{where}: {self.path}: not a regular file"]
+        try:
+            with self.path.open("rb") as handle:
+                handle.read(1)
+        except OSError as exc:
+            return [f"{where}: {self.path}: cannot read ({exc.strerror})"]
+        return []
+
     def discover_types(self) -> tuple[EntityType, ...]:
         """The declared types, else every type found in the inventory."""
         if self.declared:

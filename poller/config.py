@@ -1,7 +1,9 @@
 """The configuration file: loading, ``${ENV}`` interpolation and validation.
 
-Owns the shape of poller.yaml. Every problem is one ConfigError naming the file and
-the key; it never returns a half-valid config and never echoes a secret's value.
+Owns the shape of poller.yaml. Every problem found is reported (ConfigProblems holds
+them all, each naming the file and the key); it never returns a half-valid config and
+never echoes a secret's value. A source's options are interpolated lazily: a missing
+``${ENV}`` there only matters when that source is built to run.
 """
 
 from __future__ import annotations
@@ -15,12 +17,12 @@ from typing import Any
 
 import yaml
 
-from poller.errors import ConfigError
+from collectors.durations import HINT as DURATION_HINT
+from collectors.durations import parse_duration
+from poller.errors import ConfigError, ConfigProblems
 
 DEFAULT_PATHS = ("./poller.yaml", "/etc/poller/poller.yaml")
 _ENV = re.compile(r"\$(\$)|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_NUM = r"(\d+(?:\.\d+)?)"
-_DURATION = re.compile(rf"^\s*(?:{_NUM}\s*d)?\s*(?:{_NUM}\s*h)?\s*(?:{_NUM}\s*m)?\s*(?:{_NUM}\s*s?)?\s*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -113,6 +115,9 @@ class SourceConfig:
     notify: tuple[str, ...] | None = None
     deletion: DeletionConfig | None = None
     fields: FieldPolicy = field(default_factory=FieldPolicy)
+    # Set when ``options`` names an unset ${ENV}: the source cannot be built (see build_collector),
+    # but commands that do not run it (diff, sources, check-config of a disabled source) work.
+    options_error: str | None = None
 
     def ignore_for(self, entity_type: str) -> tuple[str, ...]:
         """Configured ignore paths for one type (``"*"`` entries apply to every type)."""
@@ -156,8 +161,8 @@ def find_config(explicit: str | None) -> str:
     )
 
 
-def load_config(path: str, environ: Mapping[str, str] | None = None) -> Config:
-    """Read, interpolate and validate the YAML file at ``path``."""
+def load_config(path: str, environ: Mapping[str, str] | None = None, problems: list[str] | None = None) -> Config:
+    """Read, interpolate and validate the YAML file at ``path`` (see parse_config for ``problems``)."""
     try:
         text = Path(path).read_bytes().decode("utf-8")
     except FileNotFoundError:
@@ -166,11 +171,16 @@ def load_config(path: str, environ: Mapping[str, str] | None = None) -> Config:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    return parse_config(text, path, os.environ if environ is None else environ)
+    return parse_config(text, path, os.environ if environ is None else environ, problems)
 
 
-def parse_config(text: str, path: str, environ: Mapping[str, str]) -> Config:
-    """Validate configuration text; ``path`` is only used in messages."""
+def parse_config(text: str, path: str, environ: Mapping[str, str], problems: list[str] | None = None) -> Config:
+    """Validate configuration text; ``path`` is only used in messages.
+
+    Every problem is found; they raise together as ConfigProblems, unless ``problems`` is
+    given: then they are appended to it and a best-effort Config (defaults in place of bad
+    values, bad sources and sinks left out) is returned, for ``check-config`` to go on with.
+    """
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -189,55 +199,67 @@ def parse_config(text: str, path: str, environ: Mapping[str, str]) -> Config:
     for src in sources:
         for sink in src.notify or ():
             if sink not in sink_names:
-                raise ConfigError(f"{path}: sources.{src.name}.notify: no sink named {sink!r}")
-    return Config(
+                v.report(f"sources.{src.name}.notify", f"no sink named {sink!r}")
+    config = Config(
         path=path,
         baseline=_baseline(v, top.get("baseline")),
         deletion=deletion,
         notify=notify,
         service=_service(v, top.get("service")),
         sources=sources,
-        events=v.interpolate(v.mapping(top.get("events") or {}, "events"), "events"),
+        events=v.guarded(lambda: v.interpolate(v.mapping(top.get("events") or {}, "events"), "events"), {}),
     )
+    if v.errors and problems is None:
+        raise ConfigProblems(v.errors)
+    if problems is not None:
+        problems.extend(str(e) for e in v.errors)
+    return config
 
 
-def parse_duration(value: Any) -> float | None:
-    """Seconds in ``value`` (a number, or text like ``90s``, ``5m``, ``1h30m``, ``1d``); None if invalid."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value) if value >= 0 else None
-    if not isinstance(value, str) or not value.strip():
-        return None
-    match = _DURATION.match(value)
-    if not match or not any(match.groups()):
-        return None
-    d, h, m, s = (float(g) if g else 0.0 for g in match.groups())
-    return d * 86400 + h * 3600 + m * 60 + s
+def duration_seconds(value: Any, where: str) -> float:
+    """Seconds in ``value`` (see collectors.durations); ConfigError naming ``where`` and the value otherwise."""
+    seconds = parse_duration(value)
+    if seconds is None:
+        raise ConfigError(f"{where}: {value!r} is not a duration (use {DURATION_HINT})")
+    return seconds
 
 
 class _Validator:
-    """Walks the raw YAML, interpolating strings and raising named ConfigErrors."""
+    """Walks the raw YAML, interpolating strings and collecting named ConfigErrors."""
 
     def __init__(self, path: str, environ: Mapping[str, str]) -> None:
         self.path = path
         self.environ = environ
+        self.errors: list[ConfigError] = []
 
     def fail(self, key: str, problem: str) -> ConfigError:
         return ConfigError(f"{self.path}: {key}: {problem}")
+
+    def report(self, key: str, problem: str) -> None:
+        """Record a problem and go on validating (parse_config raises them all at the end)."""
+        self.errors.append(self.fail(key, problem))
+
+    def guarded(self, build: Callable[[], Any], default: Any) -> Any:
+        """``build()``, or ``default`` after recording the ConfigError it raised."""
+        try:
+            return build()
+        except ConfigError as exc:
+            self.errors.append(exc)
+            return default
 
     def mapping(self, value: Any, key: str) -> dict[str, Any]:
         if value is None:
             return {}
         if not isinstance(value, dict):
-            raise self.fail(key or "top level", "must be a mapping")
+            self.report(key or "top level", "must be a mapping")
+            return {}
         return value
 
     def known(self, value: Mapping[str, Any], key: str, allowed: Sequence[str]) -> None:
         for name in value:
             if name not in allowed:
                 where = f"{key}.{name}" if key else str(name)
-                raise self.fail(where, f"unknown key (allowed: {', '.join(allowed)})")
+                self.report(where, f"unknown key (allowed: {', '.join(allowed)})")
 
     def interpolate(self, value: Any, key: str) -> Any:
         if isinstance(value, str):
@@ -257,17 +279,23 @@ class _Validator:
                 return self.environ[name]
             if default is not None:
                 return default
-            raise self.fail(key, f"environment variable {name} is not set")
+            # Not "key: problem": the redaction of "password: ..." would mask the whole message.
+            raise ConfigError(f"{self.path}: {key} needs the environment variable {name}, which is not set")
 
         return _ENV.sub(repl, text)
 
     def get(self, section: Mapping[str, Any], name: str, key: str, check: Callable[[Any], Any], what: str, default: Any) -> Any:
         if name not in section or section[name] is None:
             return default
-        value = self.interpolate(section[name], f"{key}.{name}")
+        try:
+            value = self.interpolate(section[name], f"{key}.{name}")
+        except ConfigError as exc:
+            self.errors.append(exc)
+            return default
         result = check(value)
         if result is None:
-            raise self.fail(f"{key}.{name}", f"must be {what}")
+            self.report(f"{key}.{name}", f"must be {what}")
+            return default
         return result
 
     def boolean(self, section: Mapping[str, Any], name: str, key: str, default: bool) -> bool:
@@ -277,7 +305,21 @@ class _Validator:
         return self.get(section, name, key, lambda x: _as_int(x, minimum), f"an integer >= {minimum}", default)
 
     def duration(self, section: Mapping[str, Any], name: str, key: str, default: Any) -> Any:
-        return self.get(section, name, key, parse_duration, "a duration like 30, 30s, 5m, 1h", default)
+        raw = section.get(name)
+        shown = repr(raw) if isinstance(raw, str | int | float) else "this value"
+        return self.get(section, name, key, parse_duration, f"a duration like {DURATION_HINT}, not {shown}", default)
+
+    def days(self, section: Mapping[str, Any], name: str, key: str, default: Any) -> Any:
+        """A number of days, or a duration (``12h``, ``2w``) converted to days."""
+        def check(value: Any) -> float | None:
+            if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+                value = float(value)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return float(value) if value >= 0 else None
+            seconds = parse_duration(value)
+            return None if seconds is None else seconds / 86400
+
+        return self.get(section, name, key, check, f"a number of days or a duration like 12h, 30d, 2w, not {section.get(name)!r}", default)
 
     def text(self, section: Mapping[str, Any], name: str, key: str, default: Any) -> Any:
         return self.get(section, name, key, lambda x: x if isinstance(x, str) and x else None, "a non-empty string", default)
@@ -326,14 +368,8 @@ def _baseline(v: _Validator, raw: Any) -> BaselineConfig:
     return BaselineConfig(
         url=v.text(section, "url", "baseline", None),
         store_payloads=v.boolean(section, "store_payloads", "baseline", True),
-        history_days=v.get(section, "history_days", "baseline", lambda x: _as_number(x, 0), "a number of days >= 0", 30.0),
+        history_days=v.days(section, "history_days", "baseline", 30.0),
     )
-
-
-def _as_number(value: Any, minimum: float) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool) and value >= minimum:
-        return float(value)
-    return None
 
 
 def _deletion(v: _Validator, raw: Any, key: str) -> DeletionConfig | None:
@@ -355,27 +391,31 @@ def _notify(v: _Validator, raw: Any) -> NotifyConfig:
     sinks: list[SinkConfig] = []
     raw_sinks = section.get("sinks") or []
     if not isinstance(raw_sinks, list):
-        raise v.fail("notify.sinks", "must be a list of sinks")
+        v.report("notify.sinks", "must be a list of sinks")
+        raw_sinks = []
     for index, item in enumerate(raw_sinks):
         entry = v.mapping(item, f"notify.sinks[{index}]")
         name = entry.get("name")
         if not isinstance(name, str) or not _NAME.match(name):
-            raise v.fail(f"notify.sinks[{index}].name", "is required: letters, digits, '.', '_' or '-'")
+            v.report(f"notify.sinks[{index}].name", "is required: letters, digits, '.', '_' or '-'")
+            continue
         if any(s.name == name for s in sinks):
-            raise v.fail(f"notify.sinks[{index}].name", f"duplicate sink name {name!r}")
+            v.report(f"notify.sinks[{index}].name", f"duplicate sink name {name!r}")
+            continue
         kind = entry.get("type")
         if not isinstance(kind, str) or not kind:
-            raise v.fail(f"notify.sinks.{name}.type", "is required (stdout, jsonl, webhook, amqp)")
+            v.report(f"notify.sinks.{name}.type", "is required (stdout, jsonl, webhook, amqp)")
+            kind = "?"
         options = {k: val for k, val in entry.items() if k not in ("name", "type")}
-        sinks.append(SinkConfig(name, kind, v.interpolate(options, f"notify.sinks.{name}")))
+        sinks.append(SinkConfig(name, kind, v.guarded(lambda o=options, n=name: v.interpolate(o, f"notify.sinks.{n}"), {})))
     initial = v.text(section, "initial_load", "notify", "announce")
     if initial not in ("announce", "silent"):
-        raise v.fail("notify.initial_load", "must be announce or silent")
+        v.report("notify.initial_load", "must be announce or silent")
     return NotifyConfig(
         sinks=tuple(sinks),
         initial_load=initial,
         max_backlog=v.integer(section, "max_backlog", "notify", None, minimum=1),
-        retention_days=v.get(section, "retention_days", "notify", lambda x: _as_number(x, 0), "a number of days", None),
+        retention_days=v.days(section, "retention_days", "notify", None),
     )
 
 
@@ -402,63 +442,78 @@ def _sources(v: _Validator, raw: Any) -> tuple[SourceConfig, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
-        raise v.fail("sources", "must be a list of sources")
+        v.report("sources", "must be a list of sources")
+        return ()
     out: list[SourceConfig] = []
     for index, item in enumerate(raw):
         entry = v.mapping(item, f"sources[{index}]")
         name = entry.get("name")
         if not isinstance(name, str) or not _NAME.match(name):
-            raise v.fail(f"sources[{index}].name", "is required: letters, digits, '.', '_' or '-'")
+            v.report(f"sources[{index}].name", "is required: letters, digits, '.', '_' or '-'")
+            continue
         key = f"sources.{name}"
         if any(s.name == name for s in out):
-            raise v.fail(key, "duplicate source name")
+            v.report(key, "duplicate source name")
+            continue
         v.known(entry, key, _SOURCE_KEYS)
         collector = v.text(entry, "collector", key, None)
         if collector is None:
-            raise v.fail(f"{key}.collector", "is required (see `poller collectors`)")
+            v.report(f"{key}.collector", "is required (see `poller collectors`)")
         cron = v.text(entry, "cron", key, None)
         interval = v.duration(entry, "interval", key, None)
         if cron is not None and interval is not None:
-            raise v.fail(key, "set interval or cron, not both")
+            v.report(key, "set interval or cron, not both")
         if cron is not None:
             _check_cron(v, cron, f"{key}.cron")
         if interval is not None and interval <= 0:
-            raise v.fail(f"{key}.interval", "must be greater than zero")
+            v.report(f"{key}.interval", "must be greater than zero")
+        options, options_error = _source_options(v, entry.get("options"), f"{key}.options")
+        fields, fields_error = _field_policy(v, entry.get("fields"), f"{key}.fields")
         out.append(
             SourceConfig(
                 name=name,
-                collector=collector,
+                collector=collector or "?",
                 enabled=v.boolean(entry, "enabled", key, True),
                 interval=interval if interval is not None or cron is not None else 300.0,
                 cron=cron,
                 jitter=v.duration(entry, "jitter", key, 0.0),
                 timeout=v.duration(entry, "timeout", key, None),
                 run_at_start=v.boolean(entry, "run_at_start", key, True),
-                options=v.interpolate(v.mapping(entry.get("options"), f"{key}.options"), f"{key}.options"),
+                options=options,
                 ignore_fields=_ignore_fields(v, entry.get("ignore_fields"), f"{key}.ignore_fields"),
                 entity_types=v.strings(entry, "entity_types", key),
                 notify=v.strings(entry, "notify", key),
                 deletion=_deletion(v, entry.get("deletion"), f"{key}.deletion"),
-                fields=_field_policy(v, entry.get("fields"), f"{key}.fields"),
+                fields=fields,
+                options_error=options_error or fields_error,
             )
         )
     return tuple(out)
 
 
-def _field_policy(v: _Validator, raw: Any, key: str) -> FieldPolicy:
+def _field_policy(v: _Validator, raw: Any, key: str) -> tuple[FieldPolicy, str | None]:
+    """The source's field policy, and the problem of a redaction_key naming an unset ${ENV}
+    (a secret: demanded only when the source is built to run, like its options)."""
     if raw is None:
-        return FieldPolicy()
+        return FieldPolicy(), None
     section = v.mapping(raw, key)
     v.known(section, key, ("keep", "drop", "redact", "redaction_key", "empty_equals_missing"))
     sections = {name: _pointer_lists(v, section.get(name), f"{key}.{name}") for name in ("keep", "drop", "redact")}
-    redaction_key = v.text(section, "redaction_key", key, None)
-    if sections["redact"] and not redaction_key:
-        raise v.fail(f"{key}.redaction_key", "is required with redact (a secret, e.g. ${POLLER_REDACTION_KEY})")
+    raw_key, lazy_error = section.get("redaction_key"), None
+    try:
+        redaction_key = v.interpolate(raw_key, f"{key}.redaction_key") if isinstance(raw_key, str) and raw_key else None
+    except ConfigError as exc:
+        redaction_key, lazy_error = raw_key, str(exc)
+    if raw_key is not None and not (isinstance(raw_key, str) and raw_key):
+        v.report(f"{key}.redaction_key", "must be a non-empty string")
+    elif sections["redact"] and not redaction_key:
+        v.report(f"{key}.redaction_key", "is required with redact (a secret, e.g. ${POLLER_REDACTION_KEY})")
     empty = section.get("empty_equals_missing", False)
     if not isinstance(empty, bool):
-        raise v.fail(f"{key}.empty_equals_missing", "must be true or false")
+        v.report(f"{key}.empty_equals_missing", "must be true or false")
+        empty = False
     return FieldPolicy(keep=sections["keep"], drop=sections["drop"], redact=sections["redact"],
-                       redaction_key=redaction_key, empty_equals_missing=empty)
+                       redaction_key=redaction_key, empty_equals_missing=empty), lazy_error
 
 
 def _pointer_lists(v: _Validator, raw: Any, key: str) -> dict[str, tuple[str, ...]]:
@@ -467,9 +522,18 @@ def _pointer_lists(v: _Validator, raw: Any, key: str) -> dict[str, tuple[str, ..
         if isinstance(paths, str):
             paths = [paths]
         if not isinstance(paths, list) or not all(isinstance(p, str) and p.startswith("/") for p in paths):
-            raise v.fail(f"{key}.{etype}", "must be a list of JSON pointers (each starting with '/')")
+            v.report(f"{key}.{etype}", "must be a list of JSON pointers (each starting with '/')")
+            continue
         out[str(etype)] = tuple(paths)
     return out
+def _source_options(v: _Validator, raw: Any, key: str) -> tuple[dict[str, Any], str | None]:
+    """The options interpolated, or (uninterpolated, the problem) when one names an unset ${ENV}:
+    secrets are demanded only of sources that are built to run."""
+    section = v.mapping(raw, key)
+    try:
+        return v.interpolate(section, key), None
+    except ConfigError as exc:
+        return section, str(exc)
 
 
 def _ignore_fields(v: _Validator, raw: Any, key: str) -> dict[str, tuple[str, ...]]:
@@ -479,10 +543,11 @@ def _ignore_fields(v: _Validator, raw: Any, key: str) -> dict[str, tuple[str, ..
         if isinstance(paths, str):
             paths = [paths]
         if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
-            raise v.fail(f"{key}.{etype}", "must be a list of JSON pointers")
+            v.report(f"{key}.{etype}", "must be a list of JSON pointers")
+            continue
         for p in paths:
             if not p.lstrip("!").startswith("/"):
-                raise v.fail(f"{key}.{etype}", f"{p!r} is not a JSON pointer (it must start with '/', or '!/' to un-ignore)")
+                v.report(f"{key}.{etype}", f"{p!r} is not a JSON pointer (it must start with '/', or '!/' to un-ignore)")
         out[str(etype)] = tuple(paths)
     return out
 
@@ -493,4 +558,4 @@ def _check_cron(v: _Validator, expression: str, key: str) -> None:
     try:
         CronTrigger.from_crontab(expression, timezone="UTC")
     except ValueError as exc:
-        raise v.fail(key, f"not a crontab expression ({exc})") from None
+        v.report(key, f"not a crontab expression ({exc})")

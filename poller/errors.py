@@ -2,6 +2,7 @@
 
     PollerError                 root
     ├── ConfigError             the config file or a value in it is wrong (exit 2)
+    │   └── ConfigProblems      several of them at once (check-config lists each)
     ├── SourceBusy              another process holds the source's lease
     ├── UnknownEntity           ``history``/``show``: no such TYPE/KEY recorded (exit 1)
     └── SinkError               a notification sink problem
@@ -18,6 +19,16 @@ class PollerError(Exception):
 
 class ConfigError(PollerError):
     """The configuration is invalid; the message names the file and the key."""
+
+
+class ConfigProblems(ConfigError):
+    """Every problem found in one configuration file; the message is the first and a count."""
+
+    def __init__(self, problems: list[ConfigError]) -> None:
+        self.problems = tuple(str(p) for p in problems)
+        more = len(self.problems) - 1
+        suffix = f" (and {more} more problem{'s' if more > 1 else ''}: run `poller check-config`)" if more else ""
+        super().__init__(self.problems[0] + suffix)
 
 
 class SourceBusy(PollerError):

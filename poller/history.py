@@ -15,19 +15,20 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import orjson
 
 from baseline.store import Store, StoredEntity
-from poller.config import parse_duration
+from poller.config import DURATION_HINT, parse_duration
 from poller.errors import ConfigError, UnknownEntity
 
 
 def parse_since(text: str, now: datetime) -> datetime:
-    """``2h``, ``1d``, ``90m`` (ago) or an ISO-8601 time; ConfigError otherwise."""
+    """A duration ago (``30`` seconds, ``90m``, ``1h30m``, ``1d``, ``1w``: the config's parser) or an
+    ISO-8601 time; ConfigError naming the option and the value otherwise."""
     seconds = parse_duration(text)
-    if seconds is not None and not text.strip().replace(".", "").isdigit():
+    if seconds is not None:
         return now - timedelta(seconds=seconds)
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ConfigError(f"--since {text!r}: use a duration like 2h or 1d, or an ISO-8601 time") from None
+        raise ConfigError(f"--since {text!r}: not a duration ({DURATION_HINT}) nor an ISO-8601 time") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 

@@ -9,9 +9,10 @@ registered at import time.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from importlib import import_module
 from importlib.metadata import EntryPoint, entry_points
+from typing import Any
 
 from collectors.base import Collector
 from collectors.errors import PluginError
@@ -97,3 +98,21 @@ def _entry_point(name: str) -> EntryPoint | None:
     """The installed entry point called ``name``, or None when there is none."""
     matches = [ep for ep in entry_points(group=GROUP) if ep.name == name]
     return matches[0] if matches else None
+
+
+def listing(extra: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """Every installed collector (and the ``extra`` name -> target ones, e.g. configured class paths)
+    for ``poller collectors``: name, plugin target, entity types, whether types come from its
+    inventory, and why it cannot be loaded (None when it can)."""
+    records = []
+    for name, target in {**available(), **(extra or {})}.items():
+        record: dict[str, Any] = {"collector": name, "plugin": target, "entity_types": [], "dynamic_types": False, "error": None}
+        try:
+            cls = load(name)
+        except PluginError as exc:
+            record["error"] = str(exc)
+        else:
+            record["entity_types"] = [t.name for t in cls.entity_types]
+            record["dynamic_types"] = bool(cls.dynamic_types)
+        records.append(record)
+    return records

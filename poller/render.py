@@ -17,11 +17,16 @@ from poller.report.model import Period
 from poller.report.text import change_summary, notifications_table, table
 
 __all__ = [
-    "FORMATS", "Period", "change_summary", "diff_report", "entity_view", "history_report", "notifications_table",
+    "FORMATS", "Period", "change_summary", "diff_report", "entity_view", "history_report", "json_text", "notifications_table",
     "table", "totals",
 ]
 
 FORMATS = ("table", "json", "markdown", "html")
+
+
+def json_text(value: Any) -> str:
+    """``value`` as indented JSON (the ``--format json`` of listing commands); times as ISO-8601."""
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode()
 
 
 def totals(notes: Sequence[Mapping[str, Any]]) -> str:

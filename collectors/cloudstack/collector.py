@@ -30,6 +30,7 @@ from collectors.cloudstack import mapping
 from collectors.cloudstack import types as t
 from collectors.cloudstack.client import CloudStackClient, IdNotFound
 from collectors.cloudstack.events import translate
+from collectors.durations import duration_option
 from collectors.errors import ListingIncomplete, OptionError
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,9 @@ class CloudStackCollector(Collector):
         api_key = _non_empty(source, options, "api_key")
         secret_key = _non_empty(source, options, "secret_key")
         self.page_size = _positive(source, options, "page_size", int, 500)
-        timeout = _positive(source, options, "timeout", (int, float), 30)
+        timeout = duration_option(source, options, "timeout", 30.0)
+        if timeout <= 0:
+            raise OptionError(source, "timeout", "must be greater than 0")
         retries = optional_option(source, options, "retries", int, 3)
         backoff = optional_option(source, options, "retry_backoff", (int, float), 1.0)
         if retries < 0 or backoff < 0:

@@ -23,6 +23,7 @@ from collectors.base import (
     reject_unknown_options,
     require_option,
 )
+from collectors.durations import duration_option
 from collectors.errors import OptionError, TypeUnavailable
 from collectors.libvirt import mapping, types
 from collectors.libvirt.connection import ConnectSettings, LibvirtSession, redact_uri
@@ -54,7 +55,7 @@ class LibvirtCollector(Collector):
         if not _URI.match(uri) or not uri.strip() == uri:
             raise OptionError(source, "uri", "must be a libvirt URI such as qemu:///system or test:///default")
         username, password = _auth_option(source, options)
-        timeout = optional_option(source, options, "timeout", (int, float), DEFAULT_TIMEOUT)
+        timeout = duration_option(source, options, "timeout", DEFAULT_TIMEOUT)
         if not 0 < timeout <= MAX_TIMEOUT:
             raise OptionError(source, "timeout", f"must be a number of seconds above 0 and at most {MAX_TIMEOUT:g}")
         self.readonly: bool = optional_option(source, options, "readonly", bool, True)

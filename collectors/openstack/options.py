@@ -7,13 +7,14 @@ and never echoes a password.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from collectors.base import optional_option, reject_unknown_options
+from collectors.durations import HINT, duration_option
+from collectors.durations import parse_duration as duration_seconds
 from collectors.errors import OptionError
 
 TOP_LEVEL = ("cloud", "auth", "region_name", "interface", "verify", "cacert", "full_every",
@@ -26,8 +27,6 @@ AUTH_KNOWN = AUTH_REQUIRED + (
 # Ralph's client configuration carries these; openstacksdk discovers the API versions itself.
 AUTH_IGNORED = ("version", "identity_api_version", "auth_version", "api_version")
 INTERFACES = ("public", "internal", "admin")
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 @dataclass(frozen=True)
@@ -52,18 +51,11 @@ class OpenStackOptions:
 
 
 def parse_duration(source: str, name: str, value: Any) -> timedelta:
-    """``"90s"``, ``"30m"``, ``"6h"``, ``"1d"`` or a number of seconds, as a timedelta."""
-    if isinstance(value, bool):
-        raise OptionError(source, name, "must be a duration such as 30m, 6h or 1d")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise OptionError(source, name, "must be a duration such as 30m, 6h or 1d")
-        seconds = int(match.group(1)) * _UNITS[match.group(2)]
-    if seconds < 0:
-        raise OptionError(source, name, "must not be negative")
+    """A duration (collectors.durations: ``90s``, ``30m``, ``1h30m``, ``1d``, ``1w`` or seconds) as a timedelta."""
+    seconds = duration_seconds(value)
+    if seconds is None:
+        shown = repr(value) if isinstance(value, str | int | float) else "this value"
+        raise OptionError(source, name, f"must be a duration like {HINT}, not {shown}")
     return timedelta(seconds=seconds)
 
 
@@ -89,9 +81,9 @@ def parse_options(source: str, options: Mapping[str, Any]) -> OpenStackOptions:
     page_size = optional_option(source, options, "page_size", int, 1000)
     if not 1 <= page_size <= 10000:
         raise OptionError(source, "page_size", "must be between 1 and 10000")
-    timeout = optional_option(source, options, "timeout", (int, float), 60.0)
+    timeout = duration_option(source, options, "timeout", 60.0)
     if timeout <= 0:
-        raise OptionError(source, "timeout", "must be a positive number of seconds")
+        raise OptionError(source, "timeout", "must be a positive duration (e.g. 60 or 2m)")
     return OpenStackOptions(
         cloud=cloud, auth=auth,
         region_name=optional_option(source, options, "region_name", str, inline.get("region_name")),

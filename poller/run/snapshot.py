@@ -18,7 +18,7 @@ from collectors.base import Collector
 from collectors.errors import CollectorError
 from poller import plugins
 from poller.config import Config, SourceConfig
-from poller.errors import ConfigError
+from poller.errors import ConfigError, ConfigProblems
 from poller.notify.base import OutboxRecord
 from poller.notify.dispatch import Dispatcher
 from poller.notify.registry import build_sink
@@ -29,6 +29,8 @@ log = structlog.get_logger("poller.snapshot")
 
 def build_collector(source: SourceConfig) -> Collector:
     """The source's collector, constructed (options validated, no network I/O)."""
+    if source.options_error:
+        raise ConfigError(source.options_error)  # an unset ${ENV}: demanded only now, when the source is to run
     cls = plugins.load(source.collector)
     collector = cls(source.name, source.options)
     if source.entity_types is not None and not collector.dynamic_types:
@@ -40,6 +42,20 @@ def build_collector(source: SourceConfig) -> Collector:
                     f"(see `poller collectors`)"
                 )
     return collector
+
+
+def check_sources(config: Config, sources: Sequence[SourceConfig]) -> None:
+    """Build (and close) each source's collector before any runs: every bad option, unknown
+    collector or unset secret raises together as ConfigProblems (exit 2), naming the key."""
+    problems: list[ConfigError] = []
+    for source in sources:
+        try:
+            build_collector(source).close()
+        except (CollectorError, ConfigError) as exc:
+            text = str(exc)
+            problems.append(ConfigError(text if text.startswith(f"{config.path}:") else f"{config.path}: {text}"))
+    if problems:
+        raise ConfigProblems(problems)
 
 
 def settings_for(
@@ -123,6 +139,7 @@ def snapshot(
     """Run the chosen sources once; real runs pass their notifications to ``emit`` after commit
     and then to the sinks (``dispatcher``'s, kept open, else the configured ones)."""
     sources = select_sources(config, names)
+    check_sources(config, sources)
     own_dispatcher = dispatcher is None and not dry_run
     if own_dispatcher:
         dispatcher = build_dispatcher(config, store, include_stdout=False)

@@ -20,34 +20,60 @@ SOURCE_HEADERS = ("SOURCE", "COLLECTOR", "ENABLED", "SCHEDULE", "LAST RUN", "STA
 
 
 def schedule_text(source: SourceConfig) -> str:
-    """``every 5m`` or ``cron */10 * * * *``."""
+    """``every 5m``, ``every 1h30m`` or ``cron */10 * * * *``."""
+    from collectors.durations import format_duration
+
     if source.cron:
         return f"cron {source.cron}"
-    seconds = source.interval or 0
-    for unit, size in (("h", 3600), ("m", 60)):
-        if seconds >= size and seconds % size == 0:
-            return f"every {int(seconds // size)}{unit}"
-    return f"every {seconds:g}s"
+    return f"every {format_duration(source.interval or 0)}"
 
 
-def source_rows(config: Config, store: Store) -> list[tuple[Any, ...]]:
-    """One row per configured source (see SOURCE_HEADERS)."""
+def source_records(config: Config, store: Store) -> list[dict[str, Any]]:
+    """One record per configured source, with typed values (``sources --format json``).
+
+    Reads the store only: no collector is built and no secret is needed.
+    """
     counts = store.counts()
-    rows = []
+    records = []
     for src in config.sources:
         runs = store.runs(src.name, limit=1)
-        entities = sum(n for (s, _t), n in counts.items() if s == src.name)
-        upcoming = next_run_text(src, runs[0].started_at if runs else None)
-        if runs:
-            run = runs[0]
-            duration = f"{(run.finished_at - run.started_at).total_seconds():.1f}s" if run.finished_at else "-"
-            summary = orjson.loads(run.summary) if run.summary else {}
+        run = runs[0] if runs else None
+        changes = None
+        if run is not None and run.summary:
+            summary = orjson.loads(run.summary)
             changes = sum(t["created"] + t["updated"] + t["deleted"] for t in summary.get("types", []))
-            rows.append((src.name, src.collector, src.enabled, schedule_text(src),
-                         f"{run.started_at:%Y-%m-%d %H:%M:%S}", run.status, duration, entities, changes, upcoming))
-        else:
-            rows.append((src.name, src.collector, src.enabled, schedule_text(src), "never", "-", "-", entities, "-", upcoming))
+        records.append({
+            "source": src.name,
+            "collector": src.collector,
+            "enabled": src.enabled,
+            "schedule": schedule_text(src),
+            "interval_s": None if src.cron else src.interval,
+            "cron": src.cron,
+            "last_run": None if run is None else _iso(run.started_at),
+            "run_id": None if run is None else run.id,
+            "status": None if run is None else run.status,
+            "duration_s": None if run is None or run.finished_at is None
+            else round((run.finished_at - run.started_at).total_seconds(), 3),
+            "entities": sum(n for (s, _t), n in counts.items() if s == src.name),
+            "changes": changes,
+            "next_run": next_run_text(src, run.started_at if run else None),
+        })
+    return records
+
+
+def source_rows(records: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Table rows (see SOURCE_HEADERS) from ``source_records``."""
+    rows = []
+    for r in records:
+        last = "never" if r["last_run"] is None else r["last_run"][:19].replace("T", " ")
+        duration = "-" if r["duration_s"] is None else f"{r['duration_s']:.1f}s"
+        rows.append((r["source"], r["collector"], r["enabled"], r["schedule"], last, r["status"] or "-", duration,
+                     r["entities"], "-" if r["changes"] is None else r["changes"], r["next_run"]))
     return rows
+
+
+def _iso(moment: datetime) -> str:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
 
 
 def next_run_text(source: SourceConfig, last_started: datetime | None, at: datetime | None = None) -> str:
@@ -70,28 +96,64 @@ def next_run_text(source: SourceConfig, last_started: datetime | None, at: datet
     return f"{fire:%Y-%m-%d %H:%M:%S}"
 
 
-def check(config: Config) -> list[str]:
-    """Validate collectors' options and sinks (no network I/O); raise on the first problem."""
+def check(config: Config) -> tuple[list[str], list[str]]:
+    """Validate ``baseline.url``, events, every enabled source's collector and every sink,
+    without network I/O. Returns (lines describing what was checked, every problem found).
+
+    Disabled sources are listed, not built: their secrets and options are not demanded.
+    """
+    from baseline.errors import BaselineError
+    from baseline.store import check_url
     from poller.events import events_config
     from poller.run.snapshot import build_collector
 
-    events_config(config)  # raises ConfigError naming events.<key>
-    lines = [f"{config.path}: configuration is valid"]
+    lines: list[str] = []
+    problems: list[str] = []
+
+    def problem(exc: Exception) -> None:
+        text = str(exc)
+        problems.append(text if text.startswith(f"{config.path}:") else f"{config.path}: {text}")
+
+    try:
+        check_url(config.baseline.url)
+        lines.append(f"baseline: {redacted_url(config.baseline.url)}")
+    except BaselineError as exc:
+        problem(exc)
+    try:
+        events_config(config)  # raises ConfigError naming events.<key>
+    except ConfigError as exc:
+        problem(exc)
     for src in config.sources:
+        if not src.enabled:
+            lines.append(f"source {src.name}: collector {src.collector}, disabled (not checked)")
+            continue
         try:
             collector = build_collector(src)
-        except CollectorError as exc:
-            raise ConfigError(f"{config.path}: {exc}") from None
-        collector.close()
-        lines.append(f"source {src.name}: collector {src.collector}, {schedule_text(src)}"
-                     + ("" if src.enabled else " (disabled)"))
+        except (CollectorError, ConfigError) as exc:
+            problem(exc)
+            continue
+        try:
+            found = collector.preflight()
+        finally:
+            collector.close()
+        for text in found:
+            problems.append(f"{config.path}: {text}")
+        lines.append(f"source {src.name}: collector {src.collector}, {schedule_text(src)}")
     for sink_config in config.notify.sinks:
         try:
             build_sink(sink_config).close()
-        except SinkError as exc:
-            raise ConfigError(f"{config.path}: {exc}") from None
+        except (SinkError, ConfigError) as exc:
+            problem(exc)
+            continue
         lines.append(f"sink {sink_config.name}: {sink_config.type}")
-    return lines
+    return lines, problems
+
+
+def redacted_url(url: str | None) -> str:
+    """``url`` with any password masked (the embedded default when None)."""
+    from baseline.store import default_url, redact_url
+
+    return redact_url(url or default_url())
 
 
 def now() -> datetime:

@@ -85,10 +85,10 @@ class TestSnapshot:
         assert result.stderr.strip().count("\n") == 0 and "poller.yaml: sources.a.intervall: unknown key" in result.stderr
 
     def test_unknown_collector_is_named(self, workdir: Path) -> None:
-        """B09: An unknown collector fails the run with its name and the installed ones."""
+        """B09: An unknown collector is a configuration error (exit 2) naming it and the installed ones."""
         (workdir / "poller.yaml").write_text(f"baseline: {{url: 'sqlite:///{workdir}/b.db'}}\nsources: [{{name: a, collector: nope}}]\n")
         result = poller("snapshot", cwd=workdir)
-        assert result.returncode == 1 and "unknown collector 'nope'" in result.stderr
+        assert result.returncode == 2 and "unknown collector 'nope'" in result.stderr
 
     def test_unknown_source_is_usage_error(self, workdir: Path) -> None:
         """--source naming no configured source exits 2."""

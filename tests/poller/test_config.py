@@ -6,8 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from collectors.errors import OptionError
+from collectors.openstack.options import parse_options
 from poller.config import find_config, load_config, parse_config, parse_duration
-from poller.errors import ConfigError
+from poller.errors import ConfigError, ConfigProblems
+from poller.history import parse_since
+from poller.run.snapshot import build_collector
 
 
 def parse(text: str, **env: str):  # type: ignore[no-untyped-def]
@@ -77,10 +81,58 @@ class TestValues:
         assert config.deletion.min_misses == 1 and config.deletion.max_fraction == 0.5 and config.deletion.min_count == 10
         assert config.baseline.store_payloads is True and config.notify.initial_load == "announce"
 
-    @pytest.mark.parametrize(("text", "seconds"), [("30", 30), ("30s", 30), ("5m", 300), ("1h30m", 5400), ("1d", 86400), (45, 45)])
+    @pytest.mark.parametrize(("text", "seconds"), [
+        ("30", 30), ("30s", 30), ("5m", 300), ("1h30m", 5400), ("1d", 86400), ("1w", 604800), ("1h 30m", 5400),
+        ("1.5h", 5400), ("2W", 1209600), ("1w2d3h4m5s", 788645), (45, 45), (0.5, 0.5),
+    ])
     def test_durations(self, text: object, seconds: float) -> None:
-        """Durations accept seconds and s/m/h/d suffixes."""
+        """Durations accept seconds and w/d/h/m/s suffixes, combined largest first."""
         assert parse_duration(text) == seconds
+
+    @pytest.mark.parametrize("text", ["", "x", "5m1h", "1h1h", "-5", "1y", "5 minutes", True, None, [1], -1])
+    def test_not_durations(self, text: object) -> None:
+        """Anything else is not a duration (None), never a guess."""
+        assert parse_duration(text) is None
+
+    @pytest.mark.parametrize(("key", "where"), [
+        ("sources: [{name: a, collector: noop, interval: 1h30m}]", lambda c: c.sources[0].interval),
+        ("sources: [{name: a, collector: noop, jitter: 1w}]", lambda c: c.sources[0].jitter),
+        ("sources: [{name: a, collector: noop, timeout: 1h30m}]", lambda c: c.sources[0].timeout),
+        ("service: {stop_timeout: 1h30m}", lambda c: c.service.stop_timeout),
+        ("service: {misfire_grace: 1h30m}", lambda c: c.service.misfire_grace),
+    ])
+    def test_every_duration_key_takes_the_same_syntax(self, key: str, where) -> None:  # type: ignore[no-untyped-def]
+        """1h30m means 5400 s (1w 604800 s) in every duration key of the config."""
+        expected = 604800.0 if "1w" in key else 5400.0
+        assert where(parse(key)) == expected
+
+    def test_day_keys_take_numbers_and_durations(self) -> None:
+        """history_days and retention_days are days, written as a number or as a duration."""
+        config = parse("baseline: {history_days: 2w}\nnotify: {retention_days: 12h}")
+        assert config.baseline.history_days == 14 and config.notify.retention_days == 0.5
+        assert parse("baseline: {history_days: 7}").baseline.history_days == 7
+
+    def test_openstack_full_every_takes_the_same_syntax(self) -> None:
+        """The OpenStack collector's full_every and changes_since_margin use the one parser (1h30m, 1w)."""
+        options = parse_options("os", {"cloud": "c", "full_every": "1h30m", "changes_since_margin": "1w"})
+        assert options.full_every.total_seconds() == 5400 and options.changes_since_margin.total_seconds() == 604800
+        with pytest.raises(OptionError, match=r"sources.os.options.full_every: .*'1x'"):
+            parse_options("os", {"cloud": "c", "full_every": "1x"})
+
+    def test_since_takes_the_same_syntax(self) -> None:
+        """--since takes the same durations (a bare number is seconds) and names itself when wrong."""
+        from datetime import UTC, datetime, timedelta
+
+        now = datetime(2026, 1, 8, tzinfo=UTC)
+        assert parse_since("1w", now) == now - timedelta(weeks=1)
+        assert parse_since("30", now) == now - timedelta(seconds=30)
+        with pytest.raises(ConfigError, match=r"--since '3x': not a duration"):
+            parse_since("3x", now)
+
+    def test_bad_duration_names_field_and_value(self) -> None:
+        """A wrong duration names the key and the value given."""
+        with pytest.raises(ConfigError, match=r"poller.yaml: sources.a.interval: must be a duration like .*, not '90 minutes'"):
+            parse("sources: [{name: a, collector: noop, interval: 90 minutes}]")
 
     def test_env_interpolation(self) -> None:
         """S05: ${VAR} and ${VAR:-default} are expanded inside option values."""
@@ -88,14 +140,53 @@ class TestValues:
         assert dict(config.sources[0].options) == {"p": "s3cret", "q": "dflt", "r": "${LIT}"}
 
     def test_missing_env_names_key_not_value(self) -> None:
-        """A missing variable is named with its key; no value is echoed."""
-        with pytest.raises(ConfigError, match=r"sources.a.options.password: environment variable PW is not set"):
-            parse("sources: [{name: a, collector: noop, options: {password: '${PW}'}}]")
+        """A missing variable is named with its key when the source is built to run; no value is echoed."""
+        config = parse("sources: [{name: a, collector: noop, options: {password: '${PW}'}}]")
+        with pytest.raises(ConfigError, match=r"sources.a.options.password needs the environment variable PW, which is not set"):
+            build_collector(config.sources[0])
+
+    def test_secrets_are_demanded_only_of_sources_that_run(self) -> None:
+        """A source's unset ${ENV} does not stop the config from loading (read-only commands work)."""
+        config = parse("sources: [{name: a, collector: noop, enabled: false, options: {password: '${PW}'}},"
+                       " {name: b, collector: noop, options: {token: '${TOK}'}}]", TOK="t")
+        assert config.sources[0].options_error is not None and config.sources[1].options == {"token": "t"}
+
+    def test_missing_env_outside_source_options_still_fails(self) -> None:
+        """A missing variable in baseline.url is an error at load (every command needs the baseline)."""
+        with pytest.raises(ConfigError, match=r"baseline.url needs the environment variable DB"):
+            parse("baseline: {url: '${DB}'}")
 
     def test_sinks_parse(self) -> None:
         """Sink entries keep their own options."""
         config = parse("notify: {sinks: [{name: f, type: jsonl, path: /tmp/x}]}")
         assert config.notify.sinks[0].options == {"path": "/tmp/x"}
+
+
+class TestEveryProblem:
+    """Every problem in a file is found, not just the first."""
+
+    TEXT = ("service: {workers: 0, stop_timeout: soon}\n"
+            "sources:\n"
+            "  - {name: a, collector: noop, intervall: 5}\n"
+            "  - {name: b, collector: noop, cron: 'not cron'}\n"
+            "  - {name: c, collector: noop, notify: [nowhere]}\n")
+
+    def test_all_problems_raise_together(self) -> None:
+        """ConfigProblems holds each problem; its message is the first plus a count."""
+        with pytest.raises(ConfigProblems) as caught:
+            parse(self.TEXT)
+        problems = caught.value.problems
+        assert len(problems) == 5, problems
+        assert any("service.workers" in p for p in problems) and any("service.stop_timeout" in p for p in problems)
+        assert any("sources.a.intervall" in p for p in problems) and any("sources.b.cron" in p for p in problems)
+        assert any("sources.c.notify" in p for p in problems)
+        assert "(and 4 more problems: run `poller check-config`)" in str(caught.value)
+
+    def test_collecting_returns_a_best_effort_config(self) -> None:
+        """With a problems list, the valid parts still come back (for check-config to go on)."""
+        problems: list[str] = []
+        config = parse_config(self.TEXT, "poller.yaml", {}, problems)
+        assert [s.name for s in config.sources] == ["a", "b", "c"] and len(problems) == 5
 
 
 class TestFinding:

@@ -45,9 +45,9 @@ class TestOptions:
         """A password that is not a string is refused, naming the field."""
         assert option_error({"uri": "qemu:///system", "auth": {"password": 12345}}).field == "auth.password"
 
-    @pytest.mark.parametrize("timeout", [0, -1, "10", float("inf"), float("nan"), 86400])
+    @pytest.mark.parametrize("timeout", [0, -1, "10x", "2h", float("inf"), float("nan"), 86400])
     def test_timeout_positive_number(self, timeout: Any) -> None:
-        """timeout must be a finite number of seconds above zero, at most an hour."""
+        """timeout must be a duration (the shared syntax) above zero, at most an hour."""
         assert option_error({"uri": "qemu:///system", "timeout": timeout}).field == "timeout"
 
     @pytest.mark.parametrize("field", ["readonly", "live_xml"])
