@@ -27,6 +27,7 @@ from collectors.base import (
     reject_unknown_options,
     require_option,
 )
+from collectors.durations import duration_option
 from collectors.errors import ListingIncomplete, OptionError
 from collectors.nagios import mapping
 from collectors.nagios import types as t
@@ -71,7 +72,7 @@ class NagiosCollector(Collector):
         if (username is None) != (password is None):
             raise OptionError(source, "password" if password is None else "username",
                               "is required when the other of username/password is set")
-        timeout = optional_option(source, options, "timeout", (int, float), 30)
+        timeout = duration_option(source, options, "timeout", 30.0)
         if timeout <= 0:
             raise OptionError(source, "timeout", "must be greater than 0")
         self.verify = _verify(source, options)

@@ -23,7 +23,7 @@ def make(**options: Any) -> NagiosCollector:
     ({"url": URL + "/statusjson.cgi"}, "url", "must be the CGI directory"),
     ({"password": None}, "password", "is required when"),
     ({"timeout": 0}, "timeout", "greater than 0"),
-    ({"timeout": "5"}, "timeout", "must be an integer or a number"),
+    ({"timeout": "5x"}, "timeout", "must be a duration like"),
     ({"verify": "/no/such/ca.pem"}, "verify", "CA bundle file not found"),
     ({"colour": "blue"}, "colour", "unknown option"),
 ])
