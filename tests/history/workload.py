@@ -210,8 +210,9 @@ class Workload:
 
     # -- nodes ---------------------------------------------------------------------------------------
 
-    def start_node(self, name: str) -> Node:
-        """Start (or restart) node ``name``: `poller run` with its own hostname when possible."""
+    def start_node(self, name: str, wait: bool = True) -> Node:
+        """Start (or restart) node ``name``: `poller run` with its own hostname when possible; with ``wait``,
+        return once it has started."""
         node = next((n for n in self.nodes if n.name == name), None)
         if node is None:
             node = Node(name, self.directory / "logs" / f"{name}.log")
@@ -221,13 +222,27 @@ class Workload:
             quoted = " ".join(_quote(part) for part in command)
             command = ["unshare", "-u", "sh", "-c", f"hostname {name} && exec {quoted}"]
         env = {k: v for k, v in os.environ.items() if k != "POLLER_CONFIG"}
+        started_before = self._started_count(node)
         with node.log.open("ab") as log:
             node.proc = subprocess.Popen(command, cwd=self.directory, env=env, stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=log, start_new_session=True)
         node.stopped = False
         self.fault("start", node=name, pid=node.proc.pid)
         threading.Thread(target=self._watch, args=(node, node.proc), daemon=True).start()
+        if wait:
+            self.wait_started(node, started_before)
         return node
+
+    def wait_started(self, node: Node, started_before: int, timeout: float = 120.0) -> None:
+        """Wait until the node logged ``service_started`` once more (or exited): a fault must not strike a node
+        still starting, whose documented answer to an unreachable database is to exit 1."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and node.alive() and self._started_count(node) <= started_before:
+            time.sleep(0.1)
+
+    @staticmethod
+    def _started_count(node: Node) -> int:
+        return node.log.read_bytes().count(b'"service_started"') if node.log.exists() else 0
 
     def _watch(self, node: Node, proc: subprocess.Popen[bytes]) -> None:
         """Record a node that exits without being killed or stopped (with its last log line)."""
@@ -382,8 +397,10 @@ class Workload:
         """The whole history, up to and including the final quiet snapshot."""
         self.seed_inventories()
         self.write_config()
-        for index in range(1, self.plan.nodes + 1):
-            self.start_node(f"node{index}")
+        counts = {f"node{i}": 0 for i in range(1, self.plan.nodes + 1)}
+        started = [self.start_node(name, wait=False) for name in counts]  # together: migrations race
+        for node in started:
+            self.wait_started(node, counts[node.name])
         began = time.time()
         until = began + self.plan.duration
         churner = threading.Thread(target=self.churn, args=(until,), daemon=True)
