@@ -81,6 +81,10 @@ class NagiosClient:
         if status != 200:
             raise NagiosAnswerInvalid(f"{what}: HTTP {status} from the web server")
         kind = response.headers.get("Content-Type", "").split(";")[0].strip() or "no content type"
+        if not response.content.strip():
+            # The CGIs answer an empty 200 while Nagios is stopped (it removes status.dat on shutdown).
+            raise NagiosAnswerInvalid(f"{what}: an empty answer; is Nagios running? (its CGIs answer nothing "
+                                      "while Nagios is stopped)")
         try:
             body = response.json()
         except ValueError as exc:

@@ -106,6 +106,12 @@ def test_class_path_plugin_listed_by_collectors_command(tmp_path: Path, api: Inv
     assert "inventory.item" in row
 
 
+def test_class_path_plugin_passes_check_config(tmp_path: Path, api: InventoryApi) -> None:
+    """`poller check-config` loads and constructs the class-path plugin like a built-in one."""
+    result = run("check-config", cwd=workdir(tmp_path, api))
+    assert result.returncode == 0 and "configuration is valid" in result.stdout, result.stderr
+
+
 def test_F04_class_path_plugin_wrong_token_fails_one_line_deletes_nothing(tmp_path: Path, api: InventoryApi) -> None:
     """F04: the plugin's AuthenticationFailed fails the run with one line, no traceback, no deletion, no secret."""
     cwd = workdir(tmp_path, api)

@@ -113,6 +113,11 @@ class TestAnswers:
         error = probe_error(fake.url)
         assert "the answer is text/html, not JSON" in str(error)
 
+    def test_empty_answer_asks_whether_nagios_runs(self, serve: Callable[..., FakeCgi]) -> None:
+        """An empty 200 (what the CGIs answer while Nagios is stopped) asks whether Nagios is running."""
+        fake = serve(lambda cgi, q, n: (200, "application/json", b"\n"))
+        assert "an empty answer; is Nagios running?" in str(probe_error(fake.url))
+
     def test_json_that_is_not_nagios(self, serve: Callable[..., FakeCgi]) -> None:
         """JSON without Nagios's result object is refused."""
         fake = serve(lambda cgi, q, n: (200, "application/json", b'{"hosts": []}'))

@@ -12,6 +12,7 @@ from poller import demo_nagios
 from tests.collectors.nagios.conftest import require_nagios
 
 
+@pytest.mark.slow
 def test_demo_adds_a_nagios_source_whose_changes_show_in_nagios() -> None:
     """With Nagios installed the demo gets a demo-nagios source (password by ${ENV}) and its changes happen."""
     require_nagios()

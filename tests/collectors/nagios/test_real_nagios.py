@@ -11,12 +11,16 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
+from collectors.base import ListContext
 from collectors.nagios import types as t
 from collectors.nagios.collector import NagiosCollector
-from collectors.nagios.lab import LabService, NagiosLab
+from collectors.nagios.lab import NagiosLab
 from tests.collectors.nagios.conftest import (
     HOSTS,
     SERVICES,
+    all_checked,
     cgi,
     host_state,
     service_state,
@@ -24,6 +28,9 @@ from tests.collectors.nagios.conftest import (
     wait_until,
     write_config,
 )
+
+# Each test starts a Nagios and an Apache and runs the CLI several times (10-30 s each here).
+pytestmark = pytest.mark.slow
 
 
 def keys(notes: list[dict]) -> list[tuple[str, str, str]]:
@@ -127,7 +134,7 @@ def test_service_removed_from_the_configuration_is_deleted(lab: NagiosLab, tmp_p
 
 
 def test_F04_F02_source_wide_failures_are_one_line_each_and_delete_nothing(lab: NagiosLab, tmp_path: Path) -> None:
-    """F04, F02: a wrong password (401), Apache stopped, and CGIs answering an HTML page each fail the run once.
+    """F04, F02: a wrong password (401), Apache stopped, CGIs answering an HTML page, Nagios stopped: each fails once.
 
     Each gives exit 1, no notification, one summary line saying why (no password, no
     traceback); once fixed, the next poll finds the baseline intact (nothing was deleted).
@@ -148,7 +155,12 @@ def test_F04_F02_source_wide_failures_are_one_line_each_and_delete_nothing(lab: 
     write_config(config, lab.html_url)
     fails_with("the answer is text/html, not JSON")
     write_config(config, lab.url)
-    assert snapshot(config, lab.password)[:2] == (0, [])
+    lab.stop_nagios()
+    fails_with("an empty answer; is Nagios running?")
+    lab.start_nagios()
+    wait_until(lambda: all_checked(lab), "Nagios to check everything again after its restart")
+    code, notes, stderr = snapshot(config, lab.password)
+    assert (code, notes) == (0, []), stderr
 
 
 def test_fetch_reads_one_host_or_service_and_none_when_gone(lab: NagiosLab) -> None:
@@ -162,14 +174,5 @@ def test_fetch_reads_one_host_or_service_and_none_when_gone(lab: NagiosLab) -> N
         assert c.fetch(t.HOST, "nope") is None
         assert c.fetch(t.SERVICE, "db1/nope") is None and c.fetch(t.SERVICE, "nope/x") is None
         assert c.fetch(t.SERVICE, "no-slash") is None
-        listed = {e.key for e in c.list(t.SERVICE, _context())}
+        listed = {e.key for e in c.list(t.SERVICE, ListContext(now=datetime.now(UTC)))}
         assert listed == {"web1/http", "db1/pgsql", "db1/disk /var"}
-
-
-def _context():  # noqa: ANN202 - a tiny helper
-    from collectors.base import ListContext
-
-    return ListContext(now=datetime.now(UTC))
-
-
-_ = LabService  # re-exported for readers of this module
