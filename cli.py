@@ -75,14 +75,14 @@ def errors_to_exit(func: F) -> F:
 
 
 def _fail(exc: BaseException, verbose: bool, code: int, message: str | None = None) -> None:
-    from poller.logging import redact_text
+    from poller.logging import redact_text, stderr_line
 
     if verbose:
         import traceback
 
         click.echo(redact_text("".join(traceback.format_exception(exc))), err=True)
     text = str(exc) if message is None else message
-    click.echo(f"poller: error: {redact_text(text)}", err=True)
+    stderr_line("command_failed", f"poller: error: {redact_text(text)}", level="error", exit_code=code)
     sys.exit(code)
 
 
@@ -278,7 +278,10 @@ def _print_summary(result: Any) -> None:
     line = ", ".join(parts)
     if result.error:
         line += f" -- {result.error}"
-    click.echo(line, err=True)
+    from poller.logging import stderr_line
+
+    stderr_line("source_summary", line, level="info" if result.status == "ok" else "error",
+                source=result.source, status=result.status)
 
 
 @main.command()

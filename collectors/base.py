@@ -147,6 +147,10 @@ class Collector:
 
     A subclass sets ``name`` and ``entity_types``; its constructor validates
     ``options`` (raising OptionError naming the field) and does no network I/O.
+    ``connect`` is called once per run before any type is listed: it authenticates or
+    probes the connection and raises SourceFailed (AuthenticationFailed,
+    SourceUnreachable) when the whole source cannot be listed, so a rejected login or
+    an unreachable endpoint costs one attempt per run, not one per type.
     ``list`` returns one Listing per type. ``fetch`` re-reads one entity (None when
     the API says it is gone) and ``translate_event`` maps a provider event to the
     (type, key) pairs it names; both are optional.
@@ -161,6 +165,13 @@ class Collector:
     def __init__(self, source: str, options: Mapping[str, Any]) -> None:
         self.source = source
         self.options = dict(options)
+
+    def connect(self) -> None:
+        """Authenticate or probe the connection once; SourceFailed when the source cannot be listed.
+
+        Bounded by the collector's own timeout (not timeout x retries x types). The
+        default does nothing: a collector without a remote end cannot fail as a whole.
+        """
 
     def discover_types(self) -> Sequence[EntityType]:
         """The entity types this source offers now (the declared ones unless overridden)."""

@@ -7,10 +7,17 @@ never from upstream exception text (which may hold URLs with keys or signatures)
     CollectorError                  root: anything a collector reports
     ├── OptionError                 bad source options (names sources.<name>.options.<field>)
     ├── PluginError                 a plugin that cannot be found or loaded
-    ├── ListingIncomplete           a listing was cut short: its type deletes nothing
-    │   ├── AuthenticationFailed    credentials rejected (no secret in the message)
-    │   └── SourceUnreachable       network, TLS or timeout trouble reaching the API
+    ├── SourceFailed                the whole source failed: the run ends at once, as ``failed``,
+    │   │                           with one error line; types not yet listed were not tried
+    │   ├── AuthenticationFailed    credentials rejected (no secret in the message); never retried
+    │   └── SourceUnreachable       network, TLS or timeout trouble reaching the API (after retries)
+    ├── ListingIncomplete           one type's listing was cut short: that type deletes nothing,
+    │                               the other types go on
     └── TypeUnavailable             the cloud does not offer this type: skipped, not a failure
+
+A collector finds a source-wide failure out once per run, in ``Collector.connect``
+(authenticate, or probe the connection) before any type is listed; one raised later,
+while a type is listed, ends the run just the same.
 """
 
 from __future__ import annotations
@@ -38,11 +45,15 @@ class ListingIncomplete(CollectorError):
     """The listing of one type stopped before it was known to be whole."""
 
 
-class AuthenticationFailed(ListingIncomplete):
+class SourceFailed(CollectorError):
+    """The whole source cannot be listed this run (credentials, reachability); the message names the source."""
+
+
+class AuthenticationFailed(SourceFailed):
     """The cloud rejected the source's credentials."""
 
 
-class SourceUnreachable(ListingIncomplete):
+class SourceUnreachable(SourceFailed):
     """The cloud's API could not be reached (connection, TLS, timeout)."""
 
 

@@ -1,7 +1,10 @@
-"""Logging, configured once: structlog to stderr, console on a terminal, JSON otherwise.
+"""Logging, configured once: every line on stderr goes through structlog, console on a
+terminal, JSON otherwise; the standard library's loggers (keystoneauth, urllib3, kombu, the
+project's own) are rendered by the same processors through structlog's ProcessorFormatter.
 
-Owns the redaction of secrets: every event passes a processor that masks values of
-keys that name a secret and secrets embedded in URLs. Never logs on import.
+Owns the redaction of secrets: values are masked where they are values (fields whose name
+says secret, URL userinfo, query and form parameters, credential headers, quoted JSON/repr
+members), never by rewriting the words of a message. Never logs on import.
 """
 
 from __future__ import annotations
@@ -14,23 +17,37 @@ from typing import Any, TextIO
 
 import structlog
 
-_SECRET_KEY = re.compile(r"pass(word)?|secret|token|signature|api_?key|apikey|credential|authorization", re.I)
-_SECRET_IN_TEXT = re.compile(
-    r"(?i)((?:password|passwd|secret|token|signature|apikey|api_key|secretkey|secret_key|x-auth-token)[\"']?\s*[=:]\s*[\"']?)"
-    r"([^\s&\"',;}]+)"
-)
-_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+:)([^@\s/]+)(@)")
 MASK = "***"
+# A field (event key, config key, header or parameter name) whose value is a secret.
+_SECRET_NAME = r"[\w.-]*(?:pass(?:wd|word)?|secret|token|signature|api_?key|credential|authorization|cookie)[\w.-]*"
+_SECRET_KEY = re.compile(rf"^{_SECRET_NAME}$", re.I)
+# name=value: query strings, form bodies, key=value log lines (``apiKey=...&signature=...``).
+_PARAM = re.compile(rf"(?i)(?<![\w.-])({_SECRET_NAME})(=)([^\s&\"',;}}<>]+)")
+# Credential headers as they appear in HTTP debug output (``X-Auth-Token: gAAAA...``).
+_HEADER = re.compile(
+    r"(?i)\b(x-auth-token|x-subject-token|x-service-token|authorization|proxy-authorization|cookie|set-cookie"
+    r"|x-poller-signature)(\"?\s*:\s*\"?)([^\"'\r\n]+)"
+)
+# Quoted members of JSON documents and Python reprs (``"password": "..."``, ``'secret': '...'``).
+_QUOTED = re.compile(rf"(?i)([\"'])({_SECRET_NAME})\1(\s*:\s*)([\"'])((?:\\.|(?!\4).)*)\4")
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+:)([^@\s/]+)(@)")
+_RESERVED = ("event", "level", "timestamp", "logger", "logger_name")
+
+_json_mode = False
+_handler: logging.Handler | None = None
 
 
 def redact_text(text: str) -> str:
-    """``text`` with anything that looks like an inline secret masked."""
+    """``text`` with secret values masked (URL passwords, secret parameters, credential headers,
+    quoted secret members); the words of the message itself are left alone."""
     text = _URL_USERINFO.sub(lambda m: f"{m.group(1)}{MASK}{m.group(3)}", text)
-    return _SECRET_IN_TEXT.sub(lambda m: f"{m.group(1)}{MASK}", text)
+    text = _QUOTED.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(1)}{m.group(3)}{m.group(4)}{MASK}{m.group(4)}", text)
+    text = _HEADER.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
+    return _PARAM.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
 
 
 def redact(value: Any, key: str = "") -> Any:
-    """``value`` with secrets masked: by key name, and inside text."""
+    """``value`` with secrets masked: the whole value when ``key`` names a secret, else inside text."""
     if key and _SECRET_KEY.search(key):
         return MASK if value not in (None, "") else value
     if isinstance(value, str):
@@ -44,7 +61,7 @@ def redact(value: Any, key: str = "") -> Any:
 
 def _redact_processor(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key in list(event_dict):
-        if key in ("event", "level", "timestamp", "logger"):
+        if key in _RESERVED or key.startswith("_"):
             continue
         event_dict[key] = redact(event_dict[key], key)
     if isinstance(event_dict.get("event"), str):
@@ -62,52 +79,83 @@ def _exception_processor(verbose: bool) -> Any:
     return process
 
 
+def _foreign_logger(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """A stdlib record: name its logger (keystoneauth, kombu, collectors.cloudstack.client ...)."""
+    record = event_dict.get("_record")
+    if record is not None:
+        event_dict["logger"] = record.name
+    return event_dict
+
+
 def configure(
     log_format: str | None = None, verbose: bool = False, stream: TextIO | None = None, quiet: bool = False
 ) -> None:
-    """Set up structlog and the stdlib root logger for the process (``quiet``: warnings and up)."""
+    """Set up structlog and the stdlib root logger for the process (``quiet``: warnings and up).
+
+    structlog's own events and stdlib records end in one handler on the root logger,
+    rendered by one ProcessorFormatter, so JSON mode writes nothing but JSON lines.
+    """
+    global _json_mode, _handler
     stream = stream or sys.stderr
     if log_format is None:
         log_format = "console" if stream.isatty() else "json"
+    _json_mode = log_format == "json"
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     renderer: Any
-    if log_format == "json":
+    if _json_mode:
         renderer = structlog.processors.JSONRenderer()
         format_exc: list[Any] = [structlog.processors.format_exc_info]
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
         format_exc = []
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _exception_processor(verbose),
+    ]
     structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        cache_logger_on_first_use=False,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, _foreign_logger, structlog.stdlib.ExtraAdder()],
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _exception_processor(verbose),
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             _redact_processor,
             *format_exc,
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=stream),
-        cache_logger_on_first_use=False,
     )
-    # Libraries (keystoneauth, urllib3, kombu, apscheduler) log through stdlib: keep them quiet
-    # unless -v, and never let them print request URLs at debug level without -v.
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, stream=stream, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
     root = logging.getLogger()
-    for handler in root.handlers:
-        handler.addFilter(_RedactFilter())
-    for noisy in ("urllib3", "keystoneauth", "stevedore", "openstack", "apscheduler", "amqp", "kombu", "alembic"):
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    _handler = handler
+    root.setLevel(level)
+    # Libraries (keystoneauth, urllib3, kombu, apscheduler) stay at warning unless -v, and
+    # never print request URLs at debug level without -v.
+    for noisy in ("urllib3", "keystoneauth", "stevedore", "openstack", "apscheduler", "amqp", "kombu", "alembic",
+                  "requests", "sqlalchemy"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
-class _RedactFilter(logging.Filter):
-    """Masks secrets in records from third-party libraries."""
+def json_mode() -> bool:
+    """True when stderr carries JSON lines (then a command's own stderr lines must be JSON too)."""
+    return _json_mode
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            record.msg = redact_text(record.getMessage())
-            record.args = None
-        except Exception:  # a broken log call must not break the poller
-            record.msg, record.args = "unprintable log record", None
-        return True
+
+def stderr_line(event: str, text: str, *, level: str = "info", **fields: Any) -> None:
+    """A command's own line on stderr: ``text`` on a console, a JSON log event in JSON mode."""
+    if not _json_mode or _handler is None:
+        print(redact_text(text), file=sys.stderr, flush=True)
+        return
+    # Written past the level filter: a one-shot command's summary is shown even when quiet.
+    record = logging.LogRecord("poller.cli", logging.getLevelName(level.upper()), __file__, 0, event, None, None)
+    for name, value in {"text": text, **fields}.items():
+        setattr(record, name, value)
+    _handler.handle(record)

@@ -19,7 +19,14 @@ from typing import Any
 import requests
 from cs import CloudStack, CloudStackApiException, CloudStackException
 
-from collectors.errors import AuthenticationFailed, ListingIncomplete, SourceUnreachable, TypeUnavailable
+from collectors.errors import (
+    AuthenticationFailed,
+    CollectorError,
+    ListingIncomplete,
+    SourceFailed,
+    SourceUnreachable,
+    TypeUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +92,38 @@ class CloudStackClient:
                 if attempt > self.retries:
                     raise retry.final from retry.__cause__
                 delay = min(self.backoff * 2 ** (attempt - 1), MAX_DELAY)
-                log.warning("cloudstack_retry source=%s type=%s command=%s page=%s reason=%s attempt=%s delay=%.2f",
-                            self.source, etype, command, page, retry.reason, attempt, delay)
+                log.warning("cloudstack_retry", extra={
+                    "source": self.source, "entity_type": etype, "command": command, "page": page,
+                    "reason": retry.reason, "attempt": attempt, "delay_s": round(delay, 2)})
                 self._sleep(delay)
+
+    def probe(self) -> None:
+        """One ``listCapabilities`` call: the connection and the keys work, or SourceFailed.
+
+        A rejected key is never retried (lockouts); a refused connection is retried only
+        while the next try still starts within one ``timeout`` of the first; a timeout is
+        not retried, so a black-holed endpoint fails the source after one timeout.
+        """
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            try:
+                self._call("", PROBE_COMMAND, {}, where=f"{PROBE_COMMAND} (source {self.source}, connection check)")
+                return
+            except _Retryable as retry:
+                attempt += 1
+                delay = min(self.backoff * 2 ** (attempt - 1), MAX_DELAY)
+                late = time.monotonic() + delay - started >= float(self._cs.timeout)
+                if attempt > self.retries or retry.reason == "timeout" or late:
+                    raise _source_wide(retry.final) from retry.__cause__
+                log.warning("cloudstack_retry", extra={
+                    "source": self.source, "command": PROBE_COMMAND, "reason": retry.reason, "attempt": attempt,
+                    "delay_s": round(delay, 2)})
+                self._sleep(delay)
+            except TypeUnavailable:
+                return  # the role may not call listCapabilities: nothing proven either way, list on
+            except CollectorError as exc:
+                raise _source_wide(exc) from exc.__cause__
 
     def lookup(self, etype: str, command: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """An unpaged call for an ``id=`` lookup; IdNotFound when the cloud does not know the uuid."""
@@ -96,8 +132,9 @@ class CloudStackClient:
         except _Retryable as retry:
             raise retry.final from retry.__cause__
 
-    def _call(self, etype: str, command: str, params: dict[str, Any], id_lookup: bool = False) -> dict[str, Any]:
-        where = f"{command} (source {self.source}, type {etype}, page {params.get('page', 1)})"
+    def _call(self, etype: str, command: str, params: dict[str, Any], id_lookup: bool = False,
+              where: str = "") -> dict[str, Any]:
+        where = where or f"{command} (source {self.source}, type {etype}, page {params.get('page', 1)})"
         try:
             data = getattr(self._cs, command)(**params)
         except CloudStackApiException as exc:
@@ -137,6 +174,11 @@ class CloudStackClient:
         except Exception:  # noqa: BLE001 - a probe: every failure only means "not proven"
             return False
         return True
+
+
+def _source_wide(error: Exception) -> SourceFailed:
+    """A connection-check failure as a source-wide one (an HTML page where the API should be, too)."""
+    return error if isinstance(error, SourceFailed) else SourceUnreachable(str(error))
 
 
 class _Retryable(Exception):

@@ -133,6 +133,10 @@ class CloudStackCollector(Collector):
 
     # -- contract ------------------------------------------------------------------------------
 
+    def connect(self) -> None:
+        """One ``listCapabilities`` call before any type is listed: keys and endpoint work, or SourceFailed."""
+        self._client.probe()
+
     def list(self, etype: EntityType, context: ListContext) -> Listing:
         """A full listing of ``etype``, complete only if paging stayed consistent."""
         return Listing(etype.name, self._listing(etype))
@@ -174,7 +178,8 @@ class CloudStackCollector(Collector):
         try:
             records = self._read(etype, plan)
         except _Inconsistent as first:
-            log.warning("cloudstack_relist source=%s type=%s reason=%s", self.source, etype.name, first)
+            log.warning("cloudstack_relist", extra={"source": self.source, "entity_type": etype.name,
+                                                    "reason": str(first)})
             try:
                 records = self._read(etype, plan)
             except _Inconsistent as second:

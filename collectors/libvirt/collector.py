@@ -24,7 +24,7 @@ from collectors.base import (
     require_option,
 )
 from collectors.durations import duration_option
-from collectors.errors import OptionError, TypeUnavailable
+from collectors.errors import ListingIncomplete, OptionError, SourceFailed, TypeUnavailable
 from collectors.libvirt import mapping, types
 from collectors.libvirt.connection import ConnectSettings, LibvirtSession, redact_uri
 
@@ -78,6 +78,14 @@ class LibvirtCollector(Collector):
     def uri(self) -> str:
         """The configured URI with any password removed: safe to show."""
         return redact_uri(self._settings.uri)
+
+    def connect(self) -> None:
+        """Open (and close) one connection before any type is listed: SourceFailed when it cannot be opened."""
+        try:
+            with self._session() as session:
+                session.hostname()
+        except ListingIncomplete as exc:  # libvirt-python missing, or the node cannot even name itself
+            raise SourceFailed(str(exc)) from exc
 
     def list(self, etype: EntityType, context: ListContext) -> Listing:
         """Return the Listing of one type; nothing is read until it is iterated."""

@@ -33,6 +33,7 @@ from collectors.errors import (
     CollectorError,
     ListingIncomplete,
     OptionError,
+    SourceFailed,
     SourceUnreachable,
     TypeUnavailable,
 )
@@ -149,6 +150,20 @@ class OpenStackClient:
         if isinstance(exc, ks.HttpError):
             return ListingIncomplete(f"{src}: HTTP {exc.http_status} while {what}")
         return ListingIncomplete(f"{src}: {type(exc).__name__} from openstacksdk while {what}")
+
+    def authenticate(self) -> None:
+        """Get a token once (one ``POST /v3/auth/tokens``); SourceFailed when that fails for any reason.
+
+        Every listing afterwards reuses the token (keystoneauth re-authenticates once on a
+        401 or an expired token); nothing can be listed without it.
+        """
+        try:
+            with self.boundary("authenticating"):
+                self.connection.authorize()
+        except SourceFailed:
+            raise
+        except CollectorError as exc:
+            raise SourceFailed(str(exc)) from exc.__cause__
 
     def proxy(self, service: str, what: str) -> Any:
         """The openstacksdk proxy (a keystoneauth Adapter) of a catalog service; TypeUnavailable if absent."""

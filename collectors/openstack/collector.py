@@ -81,6 +81,10 @@ class OpenStackCollector(Collector):
     def close(self) -> None:
         self.client.close()
 
+    def connect(self) -> None:
+        """Authenticate once before any type is listed (a wrong password: one failed login per run)."""
+        self.client.authenticate()
+
     # -- listing ----------------------------------------------------------------------------------
     def list(self, etype: EntityType, context: ListContext) -> Listing:
         """The Listing of one type: full, or for compute.server a changes-since delta when one is due."""

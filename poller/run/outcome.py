@@ -24,7 +24,7 @@ class TypeResult:
     """How one entity type fared in one run."""
 
     entity_type: str
-    status: str = "complete"  # complete | incomplete | unavailable
+    status: str = "complete"  # complete | incomplete | unavailable | not_tried (after a source failure)
     delta: bool = False
     listed: int = 0
     created: int = 0
@@ -57,6 +57,8 @@ class RunResult:
     dry_run: bool = False
     warnings: list[str] = field(default_factory=list)
     holder: str | None = None  # the lease holder id of this run (None when it took no lease)
+    # A source-wide failure: "auth" (credentials rejected: never retry at once) or "unreachable".
+    failure: str | None = None
     # The committed notifications as (id, source, entity_type, action, body) tuples, spooled
     # during the commit so a million of them need not be read back from the database.
     published: Any = field(default=None, repr=False)

@@ -21,7 +21,7 @@ from baseline.diff import DeletionPlan, Seen, TypeDiff, entity_document
 from baseline.errors import CanonicalError
 from baseline.store import Store, TypeState, to_signed
 from collectors.base import Collector, Entity, EntityType, Gone, ListContext, Listing
-from collectors.errors import CollectorError, ListingIncomplete
+from collectors.errors import CollectorError, ListingIncomplete, SourceFailed
 from poller.config import SourceConfig
 from poller.run.outcome import RunAbandoned, RunSettings, TypeResult
 from poller.run.spool import Spool
@@ -45,6 +45,8 @@ class Scan:
     gone: list[str] = field(default_factory=list)
     # The deletions to commit, when decided before the commit (see poller/run/confirm.py).
     plan: DeletionPlan | None = None
+    # Set when the listing ended on a source-wide failure: the run stops (and logs it once).
+    failure: SourceFailed | None = None
 
 
 def rules_for(source: SourceConfig, etype: EntityType) -> Rules:
@@ -240,5 +242,8 @@ def _judge(listing: Listing, scan: Scan) -> None:
     if listing.error is not None or not listing.complete:
         result.status = "incomplete"
         result.error = str(listing.error) if listing.error else "listing ended early"
+        if isinstance(listing.error, SourceFailed):
+            scan.failure = listing.error  # the run logs it, once
+            return
         log.error("listing_incomplete", error=result.error, listed=result.listed)
 

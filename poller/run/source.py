@@ -16,7 +16,7 @@ import structlog
 from baseline.errors import BaselineError
 from baseline.store import Store
 from collectors.base import Collector, EntityType
-from collectors.errors import CollectorError
+from collectors.errors import AuthenticationFailed, CollectorError, SourceFailed
 from poller.config import SourceConfig
 from poller.run.commit import commit
 from poller.run.confirm import confirm_deletions
@@ -69,7 +69,8 @@ def _run(source: SourceConfig, collector: Collector, store: Store, settings: Run
             result.warnings = list(collector.warnings())
             for warning in result.warnings:
                 log.warning("collector_warning", message=warning)
-            types = _types_to_list(source, collector, store, result)
+            reached = _connect(collector, result)
+            types = _types_to_list(source, collector, store, result) if reached else []
             for etype in types:
                 scan = scan_type(source, collector, store, etype, settings, deadline)
                 result.types.append(scan.result)
@@ -77,6 +78,13 @@ def _run(source: SourceConfig, collector: Collector, store: Store, settings: Run
                     scans.append(scan)
                 else:
                     scan.spool.close()
+                if scan.failure is not None:  # source-wide: stop here, the rest is not tried
+                    _source_failed(result, scan.failure, types[len(result.types):], scans)
+                    reached = False
+                    break
+            if not reached:
+                _record_failure(store, result, settings)
+                raise _Failed
             _finish_status(result, types)
             confirm_deletions(source, collector, settings, scans, deadline)  # network I/O: before the commit
             if deadline is not None and time.monotonic() > deadline:
@@ -84,6 +92,8 @@ def _run(source: SourceConfig, collector: Collector, store: Store, settings: Run
             commit(source, store, settings, result, scans, keeper, deadline)
         if not settings.dry_run and result.count("created") >= BULK_LOAD:
             _analyze(store)
+    except _Failed:
+        pass
     except RunAbandoned as exc:
         result.status, result.error = "partial", str(exc)
         for t in result.types:
@@ -106,6 +116,30 @@ def _run(source: SourceConfig, collector: Collector, store: Store, settings: Run
     result.finished_at = result.finished_at or settings.clock()
     _log_run(result)
     return result
+
+
+class _Failed(Exception):
+    """Internal: the source failed as a whole; the failure is recorded, nothing is committed."""
+
+
+def _connect(collector: Collector, result: RunResult) -> bool:
+    """Authenticate or probe once before listing; False (and the run failed) when the source cannot be listed."""
+    try:
+        collector.connect()
+    except SourceFailed as exc:
+        _source_failed(result, exc, [], [])
+        return False
+    return True
+
+
+def _source_failed(result: RunResult, exc: SourceFailed, untried: list[EntityType], scans: list[Scan]) -> None:
+    """A source-wide failure: the run's one error line is its run_finished; untried types are ``not_tried``."""
+    result.status, result.error = "failed", str(exc)
+    result.failure = "auth" if isinstance(exc, AuthenticationFailed) else "unreachable"
+    result.types.extend(TypeResult(t.name, status="not_tried") for t in untried)
+    for scan in scans:
+        scan.spool.close()
+    scans.clear()
 
 
 def _analyze(store: Store) -> None:
@@ -160,10 +194,11 @@ def _record_failure(store: Store, result: RunResult, settings: RunSettings) -> N
 
 def _log_run(result: RunResult) -> None:
     duration = (result.finished_at - result.started_at).total_seconds() if result.finished_at else None
-    event = log.info if result.status == "ok" else log.warning
+    event = log.info if result.status == "ok" else log.error if result.status == "failed" else log.warning
     event(
         "run_finished", status=result.status, run_id=result.run_id, dry_run=result.dry_run,
         duration_s=None if duration is None else round(duration, 3), listed=result.count("listed"),
         created=result.count("created"), updated=result.count("updated"), deleted=result.count("deleted"),
         held=result.held, unconfirmed=result.count("unconfirmed"), error=result.error,
+        **({"failure": result.failure} if result.failure else {}),
     )
