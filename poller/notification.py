@@ -1,5 +1,10 @@
 """The change notification: DESIGN.md's JSON object, with its deterministic id.
 
+It carries CloudEvents' core attribute names where they fit (``id``, ``specversion``,
+``type``, ``source``, ``subject``, ``time``) but is not itself a CloudEvent (members such as
+``entity_type`` are not valid attribute names): sinks label it ``application/json``, and the
+webhook's ``format: cloudevents`` wraps it as ``data`` of a conformant event.
+
 Pure: builds bytes from values handed in; never reads a clock or a database.
 """
 
@@ -71,7 +76,6 @@ def render(change: Change, notification_id: str | None = None) -> bytes:
         "source": change.source,
         "subject": f"{change.entity_type}/{change.key}",
         "time": _iso(change.time),
-        "datacontenttype": "application/json",
         "epoch": change.epoch,
         "initial": change.initial,
         "run_id": change.run_id,

@@ -37,7 +37,7 @@ from collectors.errors import (
     SourceUnreachable,
     TypeUnavailable,
 )
-from collectors.openstack.options import OpenStackOptions
+from collectors.openstack.options import ENVVARS, OpenStackOptions
 
 # service type in the catalog -> openstacksdk Connection attribute
 SERVICE_ATTRS = {"identity": "identity", "compute": "compute", "network": "network", "image": "image",
@@ -88,11 +88,17 @@ class OpenStackClient:
                     files.insert(0, os.environ["OS_CLIENT_CONFIG_FILE"])
                 if os.environ.get("OS_CLIENT_SECURE_FILE"):
                     secure.insert(0, os.environ["OS_CLIENT_SECURE_FILE"])
+                # The OS_* variables make openstacksdk's "envvars" cloud; a named cloud is read
+                # from clouds.yaml alone, so a stray openrc in the environment cannot change it.
+                envvars = o.cloud == ENVVARS
+                if envvars and not os.environ.get("OS_AUTH_URL"):
+                    raise OptionError(self.source, "cloud", "is envvars but OS_AUTH_URL is not set (source an "
+                                                            "openrc file: OS_AUTH_URL, OS_USERNAME, OS_PASSWORD ...)")
                 config = openstack.config.OpenStackConfig(config_files=files, secure_files=secure,
-                                                          load_envvars=False)
+                                                          load_envvars=envvars)
                 return config.get_one(cloud=o.cloud, **kwargs)
             config = openstack.config.OpenStackConfig(load_yaml_config=False, load_envvars=False)
-            return config.get_one(auth_type="password", auth=dict(o.auth), identity_api_version="3", **kwargs)
+            return config.get_one(auth_type=o.auth_type, auth=dict(o.auth), identity_api_version="3", **kwargs)
         except (sdk.ConfigException, ks.ClientException) as exc:
             field_name = "cloud" if o.cloud is not None else "auth"
             what = f"no usable cloud named {o.cloud!r} in clouds.yaml" if o.cloud is not None else \
@@ -128,9 +134,8 @@ class OpenStackClient:
         src = f"source {self.source!r}"
         chain = _chain(exc)
         if any(isinstance(e, ks.Unauthorized) for e in chain):
-            user = self.options.username or "the configured user"
             return AuthenticationFailed(f"{src}: the identity service at {self._auth_host} rejected the "
-                                        f"credentials of {user} (HTTP 401) while {what}")
+                                        f"credentials of {self._principal()} (HTTP 401) while {what}")
         if any(isinstance(e, ks.SSLError) for e in chain):
             return SourceUnreachable(f"{src}: TLS verification failed talking to {self._auth_host} or an endpoint "
                                      f"while {what} (check verify/cacert)")
@@ -164,6 +169,15 @@ class OpenStackClient:
             raise
         except CollectorError as exc:
             raise SourceFailed(str(exc)) from exc.__cause__
+
+    def _principal(self) -> str:
+        """Whose credentials were rejected: from the inline auth, else from the loaded cloud (no secret)."""
+        if self.options.auth:
+            return self.options.principal
+        auth = self.region.auth
+        if auth.get("application_credential_id") or auth.get("application_credential_name"):
+            return f"application credential {auth.get('application_credential_id') or auth['application_credential_name']}"
+        return str(auth.get("username") or auth.get("user_id") or "the configured user")
 
     def proxy(self, service: str, what: str) -> Any:
         """The openstacksdk proxy (a keystoneauth Adapter) of a catalog service; TypeUnavailable if absent."""

@@ -9,7 +9,7 @@ leave it; never imports ``poller/`` or ``baseline/``.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -111,9 +111,39 @@ class OpenStackCollector(Collector):
 
     def _full(self, name: str) -> ListingGenerator:
         mapper = MAPPERS[name]
-        for raw in self.client.records(QUERIES[name], name, self.config.page_size):
+        records = self.client.records(QUERIES[name], name, self.config.page_size)
+        if name == "placement.resource_provider":
+            records = self._with_provider_details(records)
+        for raw in records:
             yield mapper(raw)
         return None
+
+    def _with_provider_details(self, providers: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """Each provider with its inventories, traits and aggregates: 3 GETs per provider.
+
+        Placement has no call that returns them for many providers at once (GET
+        /resource_providers embeds none of them; /allocation_candidates only summarises
+        capacity for providers matching a request). A provider deleted between the list
+        and its details (404) is left out, as it would be from the next list.
+        """
+        query = QUERIES["placement.resource_provider"]
+        proxy = self.client.proxy("placement", "listing placement.resource_provider")
+        for raw in providers:
+            details = self._provider_details(proxy, query, raw["uuid"])
+            if details is not None:
+                yield {**raw, **details}
+
+    def _provider_details(self, proxy: Any, query: Query, uuid: str) -> dict[str, Any] | None:
+        details: dict[str, Any] = {}
+        for part in ("inventories", "traits", "aggregates"):
+            what = f"reading the {part} of resource provider {uuid}"
+            status, body = self.client.get(proxy, f"/resource_providers/{uuid}/{part}", {}, query.microversion, what)
+            if status == 404:
+                return None
+            if status >= 400 or not isinstance(body, dict) or part not in body:
+                raise ListingIncomplete(f"source {self.source!r}: HTTP {status} while {what}")
+            details[part] = body[part]
+        return details
 
     def _servers(self, since: datetime | None) -> ListingGenerator:
         """Servers of every project; with ``since``, only those changed since then, deleted ones as Gone."""
@@ -166,6 +196,11 @@ class OpenStackCollector(Collector):
             raise ListingIncomplete(f"source {self.source!r}: malformed answer while {what}")
         if etype.name == "compute.server":
             return server_entity(raw, self._hypervisor_hosts())
+        if etype.name == "placement.resource_provider":
+            details = self._provider_details(proxy, query, key)
+            if details is None:
+                return None
+            raw = {**raw, **details}
         return MAPPERS[etype.name](raw)
 
     def translate_event(self, event: Mapping[str, Any]) -> builtins.list[tuple[str, str]]:

@@ -23,7 +23,7 @@ COMPUTE_SERVICE_MV = "2.53"  # UUID ids
 COMPUTE_AGGREGATE_MV = "2.41"  # aggregate uuid
 COMPUTE_KEYPAIR_MV = "2.35"  # limit/marker paging of keypairs
 VOLUME_MV = "3.0"
-PLACEMENT_MV = "1.14"  # parent_provider_uuid / root_provider_uuid
+PLACEMENT_MV = "1.19"  # parent/root provider (1.14), traits (1.6), aggregates with their generation (1.19)
 
 
 def _fp(api: str) -> str:
@@ -96,8 +96,11 @@ BLOCK_STORAGE_SNAPSHOT = EntityType("block_storage.snapshot", parent="block_stor
 PLACEMENT_RESOURCE_PROVIDER = EntityType(
     "placement.resource_provider", parent="placement.resource_provider",
     # the generation is bumped by every allocation made against the provider (a server booting elsewhere)
-    volatile=_LINKS + ("/generation",), fingerprint=_fp(f"placement {PLACEMENT_MV}"),
-    description="Placement resource provider; parent its parent provider (nested providers)")
+    # inventories: resource class -> total, reserved, min_unit, max_unit, step_size, allocation_ratio
+    volatile=_LINKS + ("/generation",), sets=("/traits", "/aggregates"),
+    fingerprint=_fp(f"placement {PLACEMENT_MV} inventories traits aggregates"),
+    description="Placement resource provider with its inventories, traits and aggregates; "
+                "parent its parent provider (nested providers)")
 
 ORCHESTRATION_STACK = EntityType("orchestration.stack", volatile=_LINKS, sets=("/tags",),
                                  fingerprint=_fp("orchestration v1"),

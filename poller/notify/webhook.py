@@ -1,4 +1,5 @@
-"""The webhook sink: POSTs notifications as CloudEvents 1.0 (structured mode) to one HTTP(S) URL.
+"""The webhook sink: POSTs notifications to one HTTP(S) URL, as the notification object
+(``application/json``, the default) or as CloudEvents 1.0 in structured/batched mode.
 
 It owns the HTTP request, its HMAC signature and the mapping of an answer to delivered,
 retry later, or refused for good. It never retries on its own, never follows a redirect,
@@ -32,6 +33,8 @@ from poller.notify.options import problem, timeout_option, url_option
 # https://github.com/cloudevents/spec/blob/v1.0/cloudevents/bindings/http-protocol-binding.md
 SINGLE_CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
 BATCH_CONTENT_TYPE = "application/cloudevents-batch+json; charset=utf-8"
+# format: notification is DESIGN.md's notification object, not a CloudEvent: labelled as plain JSON.
+NOTIFICATION_CONTENT_TYPE = "application/json; charset=utf-8"
 TIMESTAMP_HEADER = "X-Poller-Timestamp"
 SIGNATURE_HEADER = "X-Poller-Signature"
 SIGNATURE_SCHEME = "v1"
@@ -244,7 +247,10 @@ def _text(value: Any) -> str | None:
 
 def _payload(chunk: Sequence[OutboxRecord], batched: bool, form: str) -> tuple[bytes, str]:
     """Unbatched, one event per body; batched, any chunk (even of one) is a JSON array, in order."""
-    bodies = [cloudevent(record) if form == "cloudevents" else record.body for record in chunk]
+    if form != "cloudevents":  # the notification object: plain JSON, never labelled a CloudEvent
+        bodies = [record.body for record in chunk]
+        return (b"[" + b",".join(bodies) + b"]" if batched else bodies[0]), NOTIFICATION_CONTENT_TYPE
+    bodies = [cloudevent(record) for record in chunk]
     if not batched:
         return bodies[0], SINGLE_CONTENT_TYPE
     return b"[" + b",".join(bodies) + b"]", BATCH_CONTENT_TYPE

@@ -48,6 +48,8 @@ class Metrics:
         self.last_success = Gauge("poller_last_success_timestamp_seconds", "Unix time of the last complete (ok) run.", ["source"],
                                   registry=r)
         self.reloads = Counter("poller_config_reloads_total", "SIGHUP reloads by outcome (applied, rejected).", ["outcome"], registry=r)
+        self.backoff = Gauge("poller_source_backoff", "Consecutive runs whose credentials were rejected (0: not backing "
+                             "off); the next attempt waits 2^(n-1) scheduled runs, at most an hour.", ["source"], registry=r)
         self.running = Gauge("poller_runs_in_progress", "Runs in progress (including abandoned ones still unwinding).", registry=r)
 
     def observe_run(self, result: RunResult, duration: float) -> None:

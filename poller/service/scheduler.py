@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import structlog
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -35,6 +36,7 @@ from poller.config import Config, SourceConfig, load_config
 from poller.errors import ConfigError, PollerError, SinkError
 from poller.run.snapshot import build_collector, build_dispatcher, committed_records, open_config_store, run_one, settings_for
 from poller.run.source import RunResult, RunSettings
+from poller.service.backoff import Backoff
 from poller.service.clock import ClockWatch, moved_run_time
 from poller.service.health import Freshness
 from poller.service.metrics import Metrics, MetricsServer
@@ -147,6 +149,7 @@ class Service:
         self.store = store
         self.metrics = metrics or Metrics()
         self.health = Freshness(datetime.now(UTC))
+        self.backoff = Backoff()  # sources whose credentials were rejected (lockout safety)
         self.server: MetricsServer | None = None
         self.events: Any = None  # the embedded push-event intake (poller.events.EventService), when configured
         self._sources = {s.name: s for s in config.sources if s.enabled}
@@ -302,6 +305,9 @@ class Service:
     def _scheduled(self, name: str) -> None:
         """The job of one source: start its run on its own thread, wait at most until its timeout."""
         source = self._sources.get(name)
+        if source is not None and self.backoff.take_skip(name):
+            self.metrics.skipped.labels(name, "backoff").inc()
+            return
         flight = None if source is None else self._begin(source)
         if source is None or flight is None:
             return
@@ -359,6 +365,19 @@ class Service:
                 self.metrics.running.dec()
                 flight.done.set()
 
+    def _track_backoff(self, source: SourceConfig, result: RunResult) -> None:
+        """A rejected login backs the source off (logged once per attempt); a run past the login resets it."""
+        if result.failure == "auth":
+            every = self.backoff.rejected(source.name, schedule_period(source, datetime.now(UTC)))
+            log.warning("source_backoff", source=source.name, rejected_runs=self.backoff.level(source.name),
+                        next_attempt_in_runs=every, reason="credentials rejected",
+                        hint="scheduled runs are skipped until then so the account is not locked out")
+        elif result.failure is None and result.status != "busy":
+            rejected = self.backoff.succeeded(source.name)
+            if rejected:
+                log.info("source_backoff_reset", source=source.name, after_rejected_runs=rejected)
+        self.metrics.backoff.labels(source.name).set(self.backoff.level(source.name))
+
     def _release_leftover_lease(self, name: str) -> bool:
         """Free the lease a failed run of ``name`` left behind (the database went away before
         it could give it back); it would otherwise keep the source busy until it expires.
@@ -379,6 +398,7 @@ class Service:
     def _after_run(self, source: SourceConfig, result: RunResult, duration: float) -> None:
         """Metrics and health, then the run's notifications to non-durable sinks, then wake delivery."""
         self.metrics.observe_run(result, duration)
+        self._track_backoff(source, result)
         if result.status == "ok":
             self.health.record_ok(source.name, result.finished_at or datetime.now(UTC))
         try:
@@ -478,7 +498,16 @@ class Service:
                     break
 
     def _health_report(self) -> tuple[int, bytes]:
-        return self.health.report(datetime.now(UTC))
+        """Freshness, plus the sources backing off after rejected credentials (which fail the check)."""
+        status, body = self.health.report(datetime.now(UTC))
+        backing_off = self.backoff.backing_off()
+        if not backing_off:
+            return status, body
+        report = orjson.loads(body)
+        report["backoff"] = [b.as_dict() for b in backing_off]
+        if report.get("status") == "ok":
+            report["status"] = "backoff"
+        return 503, orjson.dumps(report)
 
     # -------------------------------------------------------------- reload
 
@@ -537,6 +566,7 @@ class Service:
             self._scheduler.modify_job(_job_id(name), misfire_grace_time=grace)
         now = datetime.now(UTC)
         self.health.set_sources({name: schedule_period(s, now) for name, s in wanted.items()})
+        self.backoff.forget(set(wanted))
         log.info("config_reloaded", path=self.config_path, added=added, removed=removed, rescheduled=rescheduled,
                  sources=sorted(wanted))
 

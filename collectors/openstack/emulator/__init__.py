@@ -74,6 +74,21 @@ class OpenStackEmulator:
         options.update(extra)
         return options
 
+    def add_application_credential(self, name: str = "poller", secret: str = "app-cred-secret") -> str:
+        """An application credential of the admin user on the admin project; returns its id."""
+        user = self.cloud.find("identity.user", name=demo.ADMIN_USER)
+        project = self.cloud.find("identity.project", name=demo.ADMIN_PROJECT)
+        assert user is not None and project is not None
+        return self.keystone.add_application_credential(user["id"], project["id"], name, secret)
+
+    def openrc(self) -> dict[str, str]:
+        """The ``OS_*`` variables an openrc file for this emulator's admin would export."""
+        auth = self.source_options()["auth"]
+        return {"OS_AUTH_URL": auth["auth_url"], "OS_USERNAME": auth["username"], "OS_PASSWORD": auth["password"],
+                "OS_PROJECT_NAME": auth["project_name"], "OS_USER_DOMAIN_NAME": "Default",
+                "OS_PROJECT_DOMAIN_NAME": "Default", "OS_REGION_NAME": REGION, "OS_INTERFACE": "public",
+                "OS_IDENTITY_API_VERSION": "3"}
+
     def clouds_yaml(self, name: str = "emulator") -> dict[str, Any]:
         """A clouds.yaml document naming this emulator ``name``."""
         auth = self.source_options()["auth"]

@@ -4,6 +4,7 @@ bulk servers for the 10,000-server benchmark. Uses only the builders in ``resour
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,8 +54,15 @@ def seed_demo(cloud: Cloud) -> Seeded:
     for binary in ("nova-scheduler", "nova-conductor"):
         r.add_compute_service(cloud, binary, "controller-1")
     s.hypervisors = [r.add_hypervisor(cloud, f"compute-{n}.example.org") for n in (1, 2, 3)]
-    providers = [r.add_resource_provider(cloud, h["hypervisor_hostname"], uuid_=h["id"]) for h in s.hypervisors]
-    r.add_resource_provider(cloud, "compute-1.example.org_pci_0000_81_00_0", parent=providers[0])
+    ssd_aggregate = str(uuid.uuid5(uuid.NAMESPACE_DNS, "ssd.aggregate.example.org"))
+    providers = [r.add_resource_provider(
+        cloud, h["hypervisor_hostname"], uuid_=h["id"],
+        inventories={"VCPU": r.inventory(64, allocation_ratio=4.0), "MEMORY_MB": r.inventory(262144, reserved=512,
+                     allocation_ratio=1.5), "DISK_GB": r.inventory(2000, max_unit=1800)},
+        traits=["HW_CPU_X86_AVX2", "COMPUTE_VOLUME_MULTI_ATTACH", "COMPUTE_NET_ATTACH_INTERFACE"],
+        aggregates=[ssd_aggregate] if n < 2 else []) for n, h in enumerate(s.hypervisors)]
+    r.add_resource_provider(cloud, "compute-1.example.org_pci_0000_81_00_0", parent=providers[0],
+                            inventories={"CUSTOM_PCI_8086_154D": r.inventory(4)}, traits=["CUSTOM_PHYSNET_DATA"])
     r.add_aggregate(cloud, "ssd", [h["hypervisor_hostname"] for h in s.hypervisors[:2]], zone="az-ssd", ssd="true")
     s.flavors = [r.add_flavor(cloud, "m1.small", 1, 2048, 20), r.add_flavor(cloud, "m1.medium", 2, 4096, 40),
                  r.add_flavor(cloud, "m1.large", 4, 8192, 80, extra_specs={"hw:cpu_policy": "dedicated"})]

@@ -123,6 +123,7 @@ class LoggedRequest:
     query: str
     status: int
     token: bool
+    auth_methods: tuple[str, ...] = ()  # identity.methods of a POST /v3/auth/tokens
 
 
 class EmulatorServer:
@@ -180,6 +181,10 @@ class EmulatorServer:
     def revoke_tokens(self) -> None:
         with self._lock:
             self.tokens.clear()
+
+    def check_token(self, value: str | None) -> Token | None:
+        """The valid, unexpired token ``value`` names, or None."""
+        return self._check_token(value)
 
     def _check_token(self, value: str | None) -> Token | None:
         with self._lock:
@@ -288,7 +293,7 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a handler bug answers 500, like a real service would
             response = error(500, f"emulator error: {type(exc).__name__}")
         emulator.record(LoggedRequest(self.command, req.path, parts.query, response.status,
-                                      "x-auth-token" in req.headers))
+                                      "x-auth-token" in req.headers, _auth_methods(req)))
         self._send(response)
 
     def _send(self, response: Response) -> None:
@@ -310,3 +315,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _serve
+
+
+def _auth_methods(req: Request) -> tuple[str, ...]:
+    """The authentication methods a token request names (empty for any other request)."""
+    try:
+        return tuple(str(m) for m in req.body["auth"]["identity"]["methods"])
+    except (KeyError, TypeError):
+        return ()

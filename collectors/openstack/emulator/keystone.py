@@ -1,5 +1,6 @@
-"""Emulated Keystone v3: version discovery, password authentication with a service catalog,
-and the domain, project and user listings. Never touches another service's records.
+"""Emulated Keystone v3: version discovery, authentication (password, application credential
+and token methods, as Keystone's API has them) with a service catalog, and the domain,
+project and user listings. Never touches another service's records.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Keystone:
         self.server = server
         self.cloud = cloud
         self.hidden_services: set[str] = set()
+        self.application_credentials: dict[str, dict[str, Any]] = {}
         server.route("GET", r"/identity", self.versions, public=True)
         server.route("GET", r"/identity/v3", self.version, public=True)
         server.route("POST", r"/identity/v3/auth/tokens", self.authenticate, public=True)
@@ -51,27 +53,79 @@ class Keystone:
         return Response(200, {"version": self._version_doc(req)})
 
     # -- authentication ----------------------------------------------------------
+    def add_application_credential(self, user_id: str, project_id: str, name: str, secret: str) -> str:
+        """Create an application credential of ``user_id`` scoped to ``project_id``; returns its id."""
+        cred_id = uuid.uuid4().hex
+        self.application_credentials[cred_id] = {"id": cred_id, "name": name, "secret": secret,
+                                                 "user_id": user_id, "project_id": project_id}
+        return cred_id
+
     def authenticate(self, req: Request) -> Response:
+        """POST /v3/auth/tokens with the ``password``, ``application_credential`` or ``token`` method."""
         try:
             identity = req.body["auth"]["identity"]
-            user_ref = identity["password"]["user"]
-            password = user_ref["password"]
+            methods = identity["methods"]
         except (KeyError, TypeError):
-            return error(400, "Expecting to find identity.password.user in auth.")
-        user = self._find("identity.user", user_ref)
-        if user is None or self.cloud.passwords.get(user["id"]) != password or not user.get("enabled", True):
-            return error(401, "The request you have made requires authentication.")
+            return error(400, "Expecting to find identity in auth.")
         scope = (req.body["auth"].get("scope") or {}).get("project")
+        if methods == ["application_credential"]:
+            if req.body["auth"].get("scope"):
+                return error(401, "The request you have made requires authentication.")
+            found = self._application_credential(identity.get("application_credential") or {})
+            if found is None:
+                return error(401, "The request you have made requires authentication.")
+            user_id, project_id, cred = found
+            return self._token(req, ["application_credential"], user_id, self.cloud.get("identity.project", project_id),
+                               {"application_credential": {"id": cred["id"], "name": cred["name"],
+                                                           "restricted": True}})
+        if methods == ["token"]:
+            token = self.server.check_token((identity.get("token") or {}).get("id"))
+            if token is None:
+                return error(401, "The request you have made requires authentication.")
+            user_id = token.user_id
+        elif methods == ["password"]:
+            try:
+                user_ref = identity["password"]["user"]
+                password = user_ref["password"]
+            except (KeyError, TypeError):
+                return error(400, "Expecting to find identity.password.user in auth.")
+            user = self._find("identity.user", user_ref)
+            if user is None or self.cloud.passwords.get(user["id"]) != password or not user.get("enabled", True):
+                return error(401, "The request you have made requires authentication.")
+            user_id = user["id"]
+        else:
+            return error(401, "The request you have made requires authentication.")
         project = self._find("identity.project", scope) if scope else None
         if scope and project is None:
             return error(401, "The request you have made requires authentication.")
-        value, token = self.server.issue_token(user["id"], project["id"] if project else "")
+        return self._token(req, methods, user_id, project, {})
+
+    def _application_credential(self, ref: dict[str, Any]) -> tuple[str, str, dict[str, Any]] | None:
+        """(user id, project id, credential) for an id+secret or a name+secret+user reference."""
+        if "id" in ref:
+            cred = self.application_credentials.get(str(ref["id"]))
+        else:
+            user = self._find("identity.user", ref.get("user") or {}) if ref.get("user") else None
+            cred = next((c for c in self.application_credentials.values()
+                         if user is not None and c["user_id"] == user["id"] and c["name"] == ref.get("name")), None)
+        if cred is None or cred["secret"] != ref.get("secret"):
+            return None
+        user = self.cloud.get("identity.user", cred["user_id"])
+        if user is None or not user.get("enabled", True):
+            return None
+        return cred["user_id"], cred["project_id"], cred
+
+    def _token(self, req: Request, methods: list[str], user_id: str, project: dict[str, Any] | None,
+               extra: dict[str, Any]) -> Response:
+        user = self.cloud.get("identity.user", user_id) or {"id": user_id, "name": user_id, "domain_id": "default"}
+        value, token = self.server.issue_token(user_id, project["id"] if project else "")
         body: dict[str, Any] = {
-            "methods": ["password"], "audit_ids": [uuid.uuid4().hex[:22]],
+            "methods": methods, "audit_ids": [uuid.uuid4().hex[:22]],
             "expires_at": token.expires_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "issued_at": self.cloud.clock().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "user": {"id": user["id"], "name": user["name"], "password_expires_at": None,
                      "domain": self._domain_ref(user["domain_id"])},
+            **extra,
         }
         if project is not None:
             body["project"] = {"id": project["id"], "name": project["name"],

@@ -4,6 +4,7 @@ providers) and Heat v1 (stacks): each with its own paging and version documents.
 
 from __future__ import annotations
 
+import copy
 import random
 from typing import Any
 
@@ -36,6 +37,8 @@ class Others:
         add("GET", r"/placement", self.placement_root, public=True)
         add("GET", r"/placement/resource_providers", self.list_providers)
         add("GET", r"/placement/resource_providers/(?P<id>[^/]+)", self.get_provider)
+        for part in ("inventories", "traits", "aggregates"):
+            add("GET", rf"/placement/resource_providers/(?P<id>[^/]+)/{part}", self._provider_part(part))
         add("GET", r"/heat-api", self.heat_versions, public=True)
         add("GET", r"/heat-api/v1/(?P<project>[^/]+)/stacks", self.list_stacks)
         add("GET", r"/heat-api/v1/(?P<project>[^/]+)/stacks/(?:[^/]+/)?(?P<id>[^/]+)", self.get_stack)
@@ -141,6 +144,12 @@ class Others:
         base = f"/placement/resource_providers/{record['uuid']}"
         body["links"] = [{"rel": "self", "href": base}, {"rel": "inventories", "href": base + "/inventories"},
                          {"rel": "usages", "href": base + "/usages"}]
+        if mv >= (1, 1):
+            body["links"].append({"rel": "aggregates", "href": base + "/aggregates"})
+        if mv >= (1, 6):
+            body["links"].append({"rel": "traits", "href": base + "/traits"})
+        if mv >= (1, 11):
+            body["links"].append({"rel": "allocations", "href": base + "/allocations"})
         return body
 
     def list_providers(self, req: Request) -> Response:
@@ -160,6 +169,25 @@ class Others:
         if record is None:
             return error(404, "No resource provider with uuid found")
         return Response(200, self._provider(record, mv), version_headers("placement", mv))
+
+    def _provider_part(self, part: str):  # type: ignore[no-untyped-def]
+        """GET /resource_providers/{uuid}/inventories|traits|aggregates, shaped as Placement answers."""
+        minimum = {"inventories": (1, 0), "traits": (1, 6), "aggregates": (1, 1)}[part]
+
+        def handler(req: Request) -> Response:
+            mv = microversion(req, ("placement",), (1, 0), PLACEMENT_MAX)
+            if isinstance(mv, Response):
+                return mv
+            if mv < minimum:
+                return error(404, "The resource could not be found.")
+            record = self.cloud.get("placement.resource_provider", req.match["id"])  # type: ignore[index]
+            if record is None:
+                return error(404, f"No resource provider with uuid {req.match['id']} found")  # type: ignore[index]
+            body: dict[str, Any] = {part: copy.deepcopy(record[f"_{part}"])}
+            if part != "aggregates" or mv >= (1, 19):
+                body["resource_provider_generation"] = record["generation"]
+            return Response(200, body, version_headers("placement", mv))
+        return handler
 
     # -- Heat -------------------------------------------------------------------------
     def heat_versions(self, req: Request) -> Response:

@@ -268,13 +268,38 @@ def add_snapshot(cloud: Cloud, volume: dict[str, Any], name: str) -> dict[str, A
     return cloud.add("block_storage.snapshot", record)
 
 
+def inventory(total: int, *, reserved: int = 0, min_unit: int = 1, max_unit: int | None = None,
+              step_size: int = 1, allocation_ratio: float = 1.0) -> dict[str, Any]:
+    """One Placement inventory record (GET /resource_providers/{uuid}/inventories shape)."""
+    return {"total": total, "reserved": reserved, "min_unit": min_unit,
+            "max_unit": total if max_unit is None else max_unit, "step_size": step_size,
+            "allocation_ratio": allocation_ratio}
+
+
 def add_resource_provider(cloud: Cloud, name: str, parent: dict[str, Any] | None = None,
-                          uuid_: str | None = None) -> dict[str, Any]:
+                          uuid_: str | None = None, inventories: dict[str, dict[str, Any]] | None = None,
+                          traits: list[str] | None = None, aggregates: list[str] | None = None) -> dict[str, Any]:
+    """A provider; its inventories, traits and aggregates are private fields served by their own routes."""
     rp_id = uuid_ or str(uuid.uuid4())
     record = {"uuid": rp_id, "name": name, "generation": 1,
               "parent_provider_uuid": parent["uuid"] if parent else None,
-              "root_provider_uuid": parent["root_provider_uuid"] if parent else rp_id}
+              "root_provider_uuid": parent["root_provider_uuid"] if parent else rp_id,
+              "_inventories": dict(inventories or {}), "_traits": list(traits or []),
+              "_aggregates": list(aggregates or [])}
     return cloud.add("placement.resource_provider", record, key_field="uuid")
+
+
+def change_provider(cloud: Cloud, rp_uuid: str, *, inventories: dict[str, dict[str, Any]] | None = None,
+                    traits: list[str] | None = None, aggregates: list[str] | None = None) -> dict[str, Any]:
+    """Replace a provider's inventories, traits or aggregates, bumping its generation as Placement does."""
+    record = cloud.get("placement.resource_provider", rp_uuid)
+    if record is None:
+        raise KeyError(rp_uuid)
+    fields: dict[str, Any] = {"generation": record["generation"] + 1}
+    for name, value in (("_inventories", inventories), ("_traits", traits), ("_aggregates", aggregates)):
+        if value is not None:
+            fields[name] = value
+    return cloud.update("placement.resource_provider", rp_uuid, **fields)
 
 
 def add_stack(cloud: Cloud, name: str, project_id: str, status: str = "CREATE_COMPLETE") -> dict[str, Any]:
