@@ -132,8 +132,9 @@ def configure(
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
     root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
+    for old in list(root.handlers):  # ours from an earlier configure(), and basicConfig's stream handler
+        if old is _handler or type(old) is logging.StreamHandler:
+            root.removeHandler(old)
     root.addHandler(handler)
     _handler = handler
     root.setLevel(level)
