@@ -99,5 +99,5 @@ def test_config_error_names_the_field_whole(tmp_path: Path) -> None:
     done = subprocess.run([*exe, "--config", str(config), "--log-format", "json", "snapshot"], cwd=tmp_path,
                           env=dict(os.environ), capture_output=True, text=True, timeout=120, check=False)
     lines = [json.loads(line) for line in done.stderr.splitlines()]
-    assert done.returncode == 1  # the source is unusable: a failed run
+    assert done.returncode == 2  # a configuration error, reported before any source runs
     assert any("sources.a.options.secret_key: must be a string" in line.get("text", "") for line in lines), lines
