@@ -9,9 +9,10 @@ No traceback reaches the terminal without -v. Shell completion: see README's CLI
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -313,15 +314,18 @@ _output_option = click.option(
 )
 
 
-def _emit(text: str, output: str | None, what: str) -> None:
-    """The report on stdout, or written atomically to ``output`` with a line on stderr."""
+def _emit(text: str | Iterable[str], output: str | None, what: str | Callable[[], str]) -> None:
+    """The report (a string or its pieces) on stdout, or written atomically to ``output`` with a line on stderr."""
+    pieces = [text] if isinstance(text, str) else text
     if output:
         from poller.report.output import write_atomic
 
-        write_atomic(output, text + "\n")
-        click.echo(f"wrote {what} to {output}", err=True)
+        write_atomic(output, itertools.chain(pieces, ["\n"]))
+        click.echo(f"wrote {what if isinstance(what, str) else what()} to {output}", err=True)
     else:
-        click.echo(text)
+        for piece in pieces:
+            sys.stdout.write(piece)
+        sys.stdout.write("\n")
 
 
 @main.command()
@@ -348,11 +352,11 @@ def diff(
     tz, now = history.parse_tz(tz_name), datetime.now(UTC)
     start = None if run_id is not None else history.parse_since(since or "24h", now)
     store = obj.store(obj.config())
-    notes = list(history.notifications(store, source=source, since=start, run_id=run_id, entity_type=entity_type))
+    counted = history.Counted(history.notifications(store, source=source, since=start, run_id=run_id, entity_type=entity_type))
     scope = "".join(f" {label} {value}" for label, value in (("of source", source), ("of type", entity_type)) if value)
     title = f"Changes in run {run_id}{scope}" if run_id is not None else f"Changes{scope} since {since or '24h'}"
     end = None if run_id is not None else now
-    _emit(render.diff_report(notes, fmt, title, start=start, end=end, tz=tz), output, f"{len(notes)} changes")
+    _emit(render.diff_report_chunks(counted, fmt, title, start=start, end=end, tz=tz), output, lambda: f"{counted.count} changes")
 
 
 @main.command("history")

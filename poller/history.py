@@ -41,6 +41,19 @@ def notifications(
         yield orjson.loads(row.body)
 
 
+class Counted:
+    """An iterator that counts what passed through it (the report streams; the CLI says how many)."""
+
+    def __init__(self, items: Iterator[dict[str, Any]]) -> None:
+        self._items = items
+        self.count = 0
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for item in self._items:
+            self.count += 1
+            yield item
+
+
 def parse_ref(ref: str) -> tuple[str, str]:
     """``TYPE/KEY`` -> (type, key); the key may itself contain slashes. ConfigError otherwise."""
     entity_type, sep, key = ref.partition("/")

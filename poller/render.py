@@ -6,7 +6,7 @@ Pure text from values; never reads the database.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
@@ -17,8 +17,8 @@ from poller.report.model import Period
 from poller.report.text import change_summary, notifications_table, table
 
 __all__ = [
-    "FORMATS", "Period", "change_summary", "diff_report", "entity_view", "history_report", "json_text", "notifications_table",
-    "table", "totals",
+    "FORMATS", "Period", "change_summary", "diff_report", "diff_report_chunks", "entity_view", "history_report",
+    "json_text", "notifications_table", "table", "totals",
 ]
 
 FORMATS = ("table", "json", "markdown", "html")
@@ -35,7 +35,7 @@ def totals(notes: Sequence[Mapping[str, Any]]) -> str:
 
 
 def diff_report(
-    notes: Sequence[Mapping[str, Any]], fmt: str, title: str, *, start: datetime | None = None,
+    notes: Iterable[Mapping[str, Any]], fmt: str, title: str, *, start: datetime | None = None,
     end: datetime | None = None, tz: tzinfo = UTC, fold_initial: bool = True,
 ) -> str:
     """The diff report in ``fmt`` (table, json, markdown, html) over ``start``..``end`` shown in ``tz``.
@@ -43,14 +43,32 @@ def diff_report(
     First-load creates are folded into one line per source and type unless ``fold_initial``
     is false; json always carries every notification as recorded.
     """
+    return "".join(diff_report_chunks(notes, fmt, title, start=start, end=end, tz=tz, fold_initial=fold_initial))
+
+
+def diff_report_chunks(
+    notes: Iterable[Mapping[str, Any]], fmt: str, title: str, *, start: datetime | None = None,
+    end: datetime | None = None, tz: tzinfo = UTC, fold_initial: bool = True,
+) -> Iterator[str]:
+    """``diff_report`` as pieces of text, reading ``notes`` once as a stream.
+
+    json streams one notification at a time; the other formats keep the real changes and
+    a bounded sample of each first load, never a whole first load of a million entities.
+    """
     if fmt == "json":
-        return orjson.dumps(list(notes), option=orjson.OPT_INDENT_2).decode()
+        yield "["
+        for index, note in enumerate(notes):
+            yield ("\n" if index == 0 else ",\n") + orjson.dumps(note, option=orjson.OPT_INDENT_2).decode()
+        yield "\n]"
+        return
+    data = model.collect(notes, fold_initial=fold_initial, keep=html.MAX_LISTED)
     period = Period(title, start, end, tz)
     if fmt == "markdown":
-        return markdown.diff_report(notes, period, fold_initial=fold_initial)
-    if fmt == "html":
-        return html.diff_report(notes, period, fold_initial=fold_initial)
-    return text.diff_report(notes, period, fold_initial=fold_initial)
+        yield markdown.diff_report(data, period)
+    elif fmt == "html":
+        yield html.diff_report(data, period)
+    else:
+        yield text.diff_report(data, period)
 
 
 def history_report(
@@ -66,9 +84,9 @@ def history_report(
         return orjson.dumps(body, option=orjson.OPT_INDENT_2).decode()
     period = Period(title, None, None, tz, remark)
     if fmt == "markdown":
-        return markdown.diff_report(notes, period, fold_initial=False)
+        return markdown.diff_report(model.collect(notes, fold_initial=False), period)
     if fmt == "html":
-        return html.diff_report(notes, period, fold_initial=False)
+        return html.diff_report(model.collect(notes, fold_initial=False), period)
     return text.history_report(notes, period)
 
 

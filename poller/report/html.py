@@ -103,10 +103,10 @@ def _time(moment: Any, period: Period) -> str:
     return f"<time datetime='{escape(moment.isoformat())}'>{escape(model.when(moment, period.tz))}</time>"
 
 
-def diff_report(notes: Sequence[Mapping[str, Any]], period: Period, *, fold_initial: bool = True) -> str:
+def diff_report(data: model.ReportData, period: Period) -> str:
     """The whole page."""
-    changes, loads = model.split_initial(notes) if fold_initial else (list(notes), [])
-    bounds = period.bounds(notes)
+    changes, loads = data.changes, data.first_loads()
+    bounds = period.bounds(data)
     if bounds:
         span = f"{_time(bounds[0], period)} to {_time(bounds[1], period)}"
         zone = model.zone_name(period.tz, bounds[1])
@@ -116,13 +116,13 @@ def diff_report(notes: Sequence[Mapping[str, Any]], period: Period, *, fold_init
         f"<header><h1>{_e(period.title)}</h1>",
         f"<p class='meta'>Period: {span} &middot; times in {_e(zone)}</p>",
         f"<p class='remark'>{_e(period.remark)}</p>" if period.remark else "",
-        f"<p class='meta'>{escape(model.totals(notes))}"
-        + (f" ({sum(len(x.notes) for x in loads)} of the creates are first loads)" if loads else "") + "</p></header>",
+        f"<p class='meta'>{escape(data.totals())}"
+        + (f" ({sum(x.count for x in loads)} of the creates are first loads)" if loads else "") + "</p></header>",
     ]
-    if not notes:
+    if not data.count:
         body.append("<p>No changes in this period.</p>")
     else:
-        body += [_summary(notes), _timeline(notes, bounds, period), _filters(notes), _changes(changes, loads, period)]
+        body += [_summary(data), _timeline(data, bounds, period), _filters(data), _changes(changes, loads, period)]
     script = _JS.strip()
     digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
     csp = f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{digest}'; img-src data:"
@@ -135,8 +135,8 @@ def diff_report(notes: Sequence[Mapping[str, Any]], period: Period, *, fold_init
     )
 
 
-def _summary(notes: Sequence[Mapping[str, Any]]) -> str:
-    rows = model.summary(notes)
+def _summary(data: model.ReportData) -> str:
+    rows = data.summary()
     changed = [r for r in rows if r.created or r.updated or r.deleted]
     loaded = [r for r in rows if r.initial]
     head = (
@@ -153,7 +153,8 @@ def _summary(notes: Sequence[Mapping[str, Any]]) -> str:
     )
     if loaded:
         out.append(
-            f"<details><summary>First loads: {total[0]} entities of {len(loaded)} types</summary>{head}"
+            f"<details><summary>First loads: {model.plural(total[0], 'entity')} of {model.plural(len(loaded), 'type')}"
+            f"</summary>{head}"
             + "".join(_summary_row(r) for r in loaded) + "</tbody></table></details>"
         )
     out.append("</section>")
@@ -168,10 +169,10 @@ def _summary_row(r: model.SummaryRow) -> str:
     )
 
 
-def _timeline(notes: Sequence[Mapping[str, Any]], bounds: tuple[Any, Any] | None, period: Period) -> str:
+def _timeline(data: model.ReportData, bounds: tuple[Any, Any] | None, period: Period) -> str:
     if bounds is None:
         return ""
-    line = model.timeline(notes, bounds[0], bounds[1], period.tz)
+    line = model.timeline(data, bounds[0], bounds[1], period.tz)
     width, height, top, bottom, left = 1000, 170, 12, 28, 34
     count = len(line.buckets)
     peak = max([sum(b.counts.values()) for b in line.buckets] + [1])
@@ -219,8 +220,8 @@ def _timeline(notes: Sequence[Mapping[str, Any]], bounds: tuple[Any, Any] | None
     return f"<section id='timeline'><h2>Changes per {line.unit}</h2>{''.join(parts)}{legend}</section>"
 
 
-def _filters(notes: Sequence[Mapping[str, Any]]) -> str:
-    present = model.group_counts(notes)
+def _filters(data: model.ReportData) -> str:
+    present = data.present()
 
     def select(name: str, label: str) -> str:
         options = "".join(f"<option value='{_e(v)}'>{_e(v)}</option>" for v in present.get(name, []))
@@ -233,7 +234,7 @@ def _filters(notes: Sequence[Mapping[str, Any]]) -> str:
     return (
         "<form id='filters' role='search'>" + select("source", "Source") + select("type", "Type") + boxes
         + "<label>Name or key <input type='search' name='q' id='f-q' size='18'></label>"
-        + f"<span>showing <b id='shown'>{len(notes)}</b> rows</span></form>"
+        + f"<span>showing <b id='shown'>{len(data.changes) + len(data.loads)}</b> rows</span></form>"
     )
 
 
@@ -246,9 +247,10 @@ def _changes(changes: Sequence[Mapping[str, Any]], loads: Sequence[model.FirstLo
     out += [_change_row(n, period) for n in changes] or ["<tr><td colspan='5'>No changes apart from first loads.</td></tr>"]
     out.append("</tbody></table></section>")
     if loads:
-        count = sum(len(x.notes) for x in loads)
+        count = sum(x.count for x in loads)
         out += [
-            f"<section><h2>First loads: {count} entities of {len(loads)} types</h2><table id='first-loads'>{cols}"
+            f"<section><h2>First loads: {model.plural(count, 'entity')} of {model.plural(len(loads), 'type')}</h2>"
+            f"<table id='first-loads'>{cols}"
             "<thead><tr><th>Time</th><th>Source / type</th><th>Action</th><th colspan='2'>Entities</th></tr></thead><tbody>",
             *[_load_row(load, period) for load in loads],
             "</tbody></table></section>",
@@ -284,26 +286,28 @@ def _change_row(n: Mapping[str, Any], period: Period) -> str:
     else:
         detail = " &middot; ".join(f"{escape(f)}: {_value(v)}" for f, v in model.facts(n))
     text = model.visible(f"{name or ''} {n['key']}")
+    initial = action == "create" and n.get("initial")
+    badge = "<span class='badge initial'>first load</span>" if initial else f"<span class='badge {escape(action)}'>{escape(action)}</span>"
     return (
         f"<tr class='row {escape(action)}' {_data(n['source'], n['entity_type'], action, text)}>"
         f"<td class='nowrap'>{_time(model.note_time(n), period)}</td>{_where(n['source'], n['entity_type'])}"
-        f"<td><span class='badge {escape(action)}'>{escape(action)}</span></td>"
+        f"<td>{badge}</td>"
         f"<td>{entity}</td><td>{detail}</td></tr>"
     )
 
 
 def _load_row(load: model.FirstLoad, period: Period) -> str:
-    listed = load.notes[:MAX_LISTED]
+    listed = load.sample[:MAX_LISTED]
     items = "".join(
         f"<li>{_e(n.get('name') or '(no name)')} <span class='key' style='display:inline'>{_e(n['key'])}</span></li>"
         for n in listed
     )
-    more = f"<p>and {len(load.notes) - len(listed)} more (all of them: --format json)</p>" if len(load.notes) > len(listed) else ""
+    more = f"<p>and {load.count - len(listed)} more (all of them: --format json)</p>" if load.count > len(listed) else ""
     text = model.visible(" ".join(f"{n.get('name') or ''} {n['key']}" for n in listed))
     return (
         f"<tr class='row initial' {_data(load.source, load.entity_type, 'create', text)}>"
         f"<td class='nowrap'>{_time(load.first, period)}</td>{_where(load.source, load.entity_type)}"
         "<td><span class='badge initial'>first load</span></td>"
-        f"<td colspan='2'><details><summary>{len(load.notes)} {_e(load.entity_type)} entities created by the first load"
+        f"<td colspan='2'><details><summary>{_e(load.entity_type)}: {model.plural(load.count, 'entity')} created by the first load"
         f"</summary><ul class='entities'>{items}</ul>{more}</details></td></tr>"
     )

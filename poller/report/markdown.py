@@ -9,7 +9,6 @@ characters shown as escapes, ``|`` never ending a cell. Never reads the database
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from poller.report import model
@@ -30,31 +29,31 @@ def md(value: Any, width: int | None = None) -> str:
     return _PUNCTUATION.sub(r"\\\1", text)
 
 
-def diff_report(notes: Sequence[Mapping[str, Any]], period: Period, *, fold_initial: bool = True) -> str:
+def diff_report(data: model.ReportData, period: Period) -> str:
     """The diff report as GitHub-flavoured Markdown."""
     out = [f"# {md(period.title)}", ""]
     if period.remark:
         out += [md(period.remark), ""]
-    out += [period_line(period, notes), "", model.totals(notes), ""]
-    if not notes:
+    out += [period_line(period, data), "", data.totals(), ""]
+    if not data.count:
         return "\n".join([*out, "No changes."])
-    changes, loads = model.split_initial(notes) if fold_initial else (list(notes), [])
     out += ["## Summary", "", "| source | type | first load | created | updated | deleted |", "|---|---|--:|--:|--:|--:|"]
-    for r in model.summary(notes):
+    for r in data.summary():
         out.append(f"| {md(r.source)} | {md(r.entity_type)} | {r.initial} | {r.created} | {r.updated} | {r.deleted} |")
-    if changes:
-        zone = model.zone_name(period.tz, model.note_time(changes[0]))
+    if data.changes:
+        zone = model.zone_name(period.tz, model.note_time(data.changes[0]))
         out += ["", "## Changes", "", f"| time ({zone}) | source | action | type | key | name |", "|---|---|---|---|---|---|"]
-        for n in changes:
+        for n in data.changes:
             out.append(
                 f"| {model.when(model.note_time(n), period.tz, zone=False)} | {md(n['source'])} | {n['action']} | "
                 f"{md(n['entity_type'])} | {md(n['key'])} | {md(n.get('name') or '')} |"
             )
+    loads = data.first_loads()
     if loads:
         out += ["", "## First loads", "", "| source | type | entities | at |", "|---|---|--:|---|"]
         for load in loads:
-            out.append(f"| {md(load.source)} | {md(load.entity_type)} | {len(load.notes)} | {model.when(load.first, period.tz)} |")
-    updates = [n for n in changes if n["action"] == "update"]
+            out.append(f"| {md(load.source)} | {md(load.entity_type)} | {load.count} | {model.when(load.first, period.tz)} |")
+    updates = [n for n in data.changes if n["action"] == "update"]
     if updates:
         out += ["", "## Field changes", ""]
         for n in updates:

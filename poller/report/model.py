@@ -8,8 +8,8 @@ Pure functions of notifications handed in; never renders markup and never reads 
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
@@ -37,6 +37,13 @@ def value_text(value: Any) -> str:
     if isinstance(value, Mapping) and set(value) == {"type", "key"}:
         return visible(f"{value['type']}/{value['key']}")
     return visible(orjson.dumps(value, default=str, option=orjson.OPT_SORT_KEYS).decode())
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 entity``, ``2 entities``, ``1 type``, ``3 types``."""
+    if count == 1:
+        return f"1 {noun}"
+    return f"{count} {noun[:-1]}ies" if noun.endswith("y") else f"{count} {noun}s"
 
 
 def short(text: str, width: int) -> str:
@@ -108,46 +115,94 @@ class SummaryRow:
     deleted: int = 0
 
 
-def summary(notes: Iterable[Mapping[str, Any]]) -> list[SummaryRow]:
-    """Created / updated / deleted (and first-load creates apart) per source and type."""
-    rows: dict[tuple[str, str], SummaryRow] = {}
-    for n in notes:
-        row = rows.setdefault((n["source"], n["entity_type"]), SummaryRow(n["source"], n["entity_type"]))
-        if n["action"] == "create" and n.get("initial"):
-            row.initial += 1
-        elif n["action"] == "create":
-            row.created += 1
-        elif n["action"] == "update":
-            row.updated += 1
-        elif n["action"] == "delete":
-            row.deleted += 1
-    return [rows[k] for k in sorted(rows)]
-
-
 @dataclass
 class FirstLoad:
-    """The first-load creates of one (source, type), folded into one line."""
+    """The first-load creates of one (source, type), folded into one line: a count and a sample."""
 
     source: str
     entity_type: str
-    notes: list[Mapping[str, Any]] = field(default_factory=list)
+    count: int = 0
+    first: datetime | None = None
+    sample: list[Mapping[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class ReportData:
+    """Everything a report shows, gathered in one pass over a stream of notifications.
+
+    Only the real changes are kept whole; first loads keep a count and a bounded sample,
+    and times are counted per minute, so a first load of a million entities costs memory
+    for its sample, not for a million notifications.
+    """
+
+    changes: list[Mapping[str, Any]] = field(default_factory=list)
+    loads: dict[tuple[str, str], FirstLoad] = field(default_factory=dict)
+    rows: dict[tuple[str, str], SummaryRow] = field(default_factory=dict)
+    actions: Counter[str] = field(default_factory=Counter)
+    minutes: Counter[tuple[datetime, str]] = field(default_factory=Counter)  # (minute, action or "initial")
+    first_time: datetime | None = None
+    last_time: datetime | None = None
 
     @property
-    def first(self) -> datetime | None:
-        """When the first of them was recorded."""
-        return note_time(self.notes[0]) if self.notes else None
+    def count(self) -> int:
+        """How many notifications were gathered."""
+        return sum(self.actions.values())
+
+    def summary(self) -> list[SummaryRow]:
+        """Created / updated / deleted (first-load creates apart) per source and type, sorted."""
+        return [self.rows[k] for k in sorted(self.rows)]
+
+    def first_loads(self) -> list[FirstLoad]:
+        """The folded first loads, in the order they were recorded."""
+        return list(self.loads.values())
+
+    def totals(self) -> str:
+        """"3 created, 2 updated, 1 deleted"."""
+        a = self.actions
+        return f"{a['create']} created, {a['update']} updated, {a['delete']} deleted"
+
+    def present(self) -> dict[str, list[str]]:
+        """The sources, types and actions present (sorted), for filters."""
+        return {
+            "source": sorted({s for s, _ in self.rows}), "type": sorted({t for _, t in self.rows}),
+            "action": sorted(self.actions),
+        }
 
 
-def split_initial(notes: Sequence[Mapping[str, Any]]) -> tuple[list[Mapping[str, Any]], list[FirstLoad]]:
-    """(the real changes, the first loads folded per source and type), each in outbox order."""
-    changes: list[Mapping[str, Any]] = []
-    loads: dict[tuple[str, str], FirstLoad] = {}
+def collect(notes: Iterable[Mapping[str, Any]], *, fold_initial: bool = True, keep: int = 1000) -> ReportData:
+    """Gather a stream of notifications (oldest first) into ReportData, keeping ``keep`` per first load."""
+    data = ReportData()
     for n in notes:
-        if n["action"] == "create" and n.get("initial"):
-            loads.setdefault((n["source"], n["entity_type"]), FirstLoad(n["source"], n["entity_type"])).notes.append(n)
+        action, source, etype = n["action"], n["source"], n["entity_type"]
+        initial = action == "create" and bool(n.get("initial"))
+        data.actions[action] += 1
+        row = data.rows.get((source, etype))
+        if row is None:
+            row = data.rows[(source, etype)] = SummaryRow(source, etype)
+        if initial:
+            row.initial += 1
+        elif action in ("create", "update", "delete"):
+            setattr(row, f"{action}d", getattr(row, f"{action}d") + 1)
+        moment = note_time(n)
+        if moment is not None:
+            data.minutes[(moment.replace(second=0, microsecond=0), "initial" if initial else action)] += 1
+            data.first_time = moment if data.first_time is None else min(data.first_time, moment)
+            data.last_time = moment if data.last_time is None else max(data.last_time, moment)
+        if initial and fold_initial:
+            load = data.loads.get((source, etype))
+            if load is None:
+                load = data.loads[(source, etype)] = FirstLoad(source, etype, first=moment)
+            load.count += 1
+            if len(load.sample) < keep:
+                load.sample.append({"key": n["key"], "name": n.get("name")})
         else:
-            changes.append(n)
-    return changes, list(loads.values())
+            data.changes.append(n)
+    return data
+
+
+def summary(notes: Iterable[Mapping[str, Any]]) -> list[SummaryRow]:
+    """Created / updated / deleted (and first-load creates apart) per source and type."""
+    return collect(notes).summary()
 
 
 def totals(notes: Iterable[Mapping[str, Any]]) -> str:
@@ -173,7 +228,7 @@ class Timeline:
     buckets: list[Bucket]
 
 
-def timeline(notes: Iterable[Mapping[str, Any]], start: datetime, end: datetime, tz: tzinfo) -> Timeline:
+def timeline(data: ReportData, start: datetime, end: datetime, tz: tzinfo) -> Timeline:
     """Buckets of one hour (periods up to two days) or one day, aligned in the report's zone."""
     start, end = start.astimezone(tz), max(end, start).astimezone(tz)
     hourly = end - start <= timedelta(days=2)
@@ -184,15 +239,12 @@ def timeline(notes: Iterable[Mapping[str, Any]], start: datetime, end: datetime,
     count = min(int((end - first) / step) + 1, 400)
     counts: list[Counter[str]] = [Counter() for _ in range(count)]
     initial = [0] * count
-    for n in notes:
-        moment = note_time(n)
-        if moment is None:
-            continue
-        index = min(max(int((moment.astimezone(tz) - first) / step), 0), count - 1)
-        if n["action"] == "create" and n.get("initial"):
-            initial[index] += 1
+    for (minute, kind), n in data.minutes.items():
+        index = min(max(int((minute.astimezone(tz) - first) / step), 0), count - 1)
+        if kind == "initial":
+            initial[index] += n
         else:
-            counts[index][n["action"]] += 1
+            counts[index][kind] += n
     # Wall-clock steps in the zone (a DST day has 23 or 25 hours; buckets follow the clock).
     starts = [(first.replace(tzinfo=None) + i * step).replace(tzinfo=first.tzinfo) for i in range(count)]
     return Timeline("hour" if hourly else "day", [Bucket(s, c, i) for s, c, i in zip(starts, counts, initial, strict=True)])
@@ -208,19 +260,8 @@ class Period:
     tz: tzinfo
     remark: str | None = None  # one line under the title (e.g. that older history is pruned)
 
-    def bounds(self, notes: Sequence[Mapping[str, Any]]) -> tuple[datetime, datetime] | None:
+    def bounds(self, data: ReportData) -> tuple[datetime, datetime] | None:
         """The period, filled from the notifications' times where it was not given (None if unknown)."""
-        times = [t for t in (note_time(n) for n in notes) if t is not None]
-        start = self.start or (min(times) if times else None)
-        end = self.end or (max(times) if times else start)
+        start = self.start or data.first_time
+        end = self.end or data.last_time or start
         return None if start is None or end is None else (start, end)
-
-
-def group_counts(notes: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
-    """The sources, types and actions present (sorted), for filters."""
-    seen: dict[str, set[str]] = defaultdict(set)
-    for n in notes:
-        seen["source"].add(n["source"])
-        seen["type"].add(n["entity_type"])
-        seen["action"].add(n["action"])
-    return {k: sorted(v) for k, v in seen.items()}

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from poller.errors import ConfigError
 
 
-def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` by temp file + fsync + rename; returns the path written."""
+def write_atomic(path: str | os.PathLike[str], text: str | Iterable[str]) -> Path:
+    """Write ``text`` (UTF-8; a string or its pieces) to ``path`` by temp file + fsync + rename."""
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
     try:
@@ -24,7 +25,7 @@ def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
         raise ConfigError(f"cannot write {target}: {exc.strerror or type(exc).__name__}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            handle.writelines([text] if isinstance(text, str) else text)
             handle.flush()
             os.fsync(handle.fileno())
         _keep_mode(target, temp)

@@ -66,44 +66,43 @@ def notifications_table(notes: Sequence[Mapping[str, Any]], period: Period | Non
     return table((f"TIME ({zone})", "SOURCE", "ACTION", "TYPE", "KEY", "NAME", "CHANGES"), rows)
 
 
-def summary_table(notes: Sequence[Mapping[str, Any]]) -> str:
+def summary_table(data: model.ReportData) -> str:
     """Created / updated / deleted per source and type, first loads apart."""
-    rows = [(r.source, r.entity_type, r.initial, r.created, r.updated, r.deleted) for r in model.summary(notes)]
+    rows = [(r.source, r.entity_type, r.initial, r.created, r.updated, r.deleted) for r in data.summary()]
     return table(("SOURCE", "TYPE", "FIRST LOAD", "CREATED", "UPDATED", "DELETED"), rows)
 
 
-def period_line(period: Period, notes: Sequence[Mapping[str, Any]]) -> str:
-    """``Period: <start> to <end> (times in UTC)``."""
-    bounds = period.bounds(notes)
+def period_line(period: Period, data: model.ReportData) -> str:
+    """``Period: <start> to <end>`` with the zone named."""
+    bounds = period.bounds(data)
     if bounds is None:
         return f"Times in {model.zone_name(period.tz, None)}"
     start, end = bounds
     return f"Period: {model.when(start, period.tz)} to {model.when(end, period.tz)}"
 
 
-def diff_report(notes: Sequence[Mapping[str, Any]], period: Period, *, fold_initial: bool = True) -> str:
+def diff_report(data: model.ReportData, period: Period) -> str:
     """The text diff report: period, summary, the changes, first loads folded, field details."""
-    head = [model.visible(period.title), period_line(period, notes)]
+    head = [model.visible(period.title), period_line(period, data)]
     if period.remark:
         head.append(model.visible(period.remark))
-    if not notes:
+    if not data.count:
         return "\n".join([*head, "no changes"])
-    changes, loads = model.split_initial(notes) if fold_initial else (list(notes), [])
-    out = [*head, model.totals(notes), "", summary_table(notes)]
-    if changes:
-        out += ["", notifications_table(changes, period)]
+    out = [*head, data.totals(), "", summary_table(data)]
+    if data.changes:
+        out += ["", notifications_table(data.changes, period)]
     by_source: dict[str, list[model.FirstLoad]] = {}
-    for load in loads:
+    for load in data.first_loads():
         by_source.setdefault(load.source, []).append(load)
     if by_source:
         out.append("")
     for source, group in by_source.items():
-        count = sum(len(x.notes) for x in group)
         out.append(
-            f"first load of {model.visible(source)}: {count} entities of {len(group)} types at "
+            f"first load of {model.visible(source)}: {model.plural(sum(x.count for x in group), 'entity')} of "
+            f"{model.plural(len(group), 'type')} at "
             f"{model.when(group[0].first, period.tz)} (counted above; listed by --format json or html)"
         )
-    details = _details(changes)
+    details = _details(data.changes)
     return "\n".join(out) + ("\n" + details if details else "")
 
 
@@ -125,7 +124,7 @@ def history_report(notes: Sequence[Mapping[str, Any]], period: Period) -> str:
         head.append(model.visible(period.remark))
     if not notes:
         return "\n".join(head)
-    head.append(period_line(period, notes))
+    head.append(period_line(period, model.collect(notes, fold_initial=False)))
     details = _details(notes)
     return "\n".join([*head, model.totals(notes), "", notifications_table(notes, period)]) + (
         "\n" + details if details else ""
@@ -133,7 +132,7 @@ def history_report(notes: Sequence[Mapping[str, Any]], period: Period) -> str:
 
 
 def entity_view(view: Mapping[str, Any], tz: Any = UTC) -> str:
-    """``poller show``: one entity's stored fields, then its stored attributes as indented JSON."""
+    """``poller show``: one entity's stored fields, then its stored document as indented JSON."""
     def moment(value: str | None) -> str:
         return model.when(datetime.fromisoformat(value), tz) if value else "-"
 
@@ -148,8 +147,8 @@ def entity_view(view: Mapping[str, Any], tz: Any = UTC) -> str:
     width = max(len(label) for label, _ in rows)
     lines = [f"{label.ljust(width)}  {model.visible('-' if value is None else str(value))}" for label, value in rows]
     if view["attributes"] is None:
-        lines.append("attributes    (not stored: baseline.store_payloads is off)")
+        lines.append("stored document: none (baseline.store_payloads is off)")
     else:
         pretty = orjson.dumps(view["attributes"], option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode()
-        lines += ["attributes:", *("  " + model.visible(line) for line in pretty.splitlines())]
+        lines += ["stored document:", *("  " + model.visible(line) for line in pretty.splitlines())]
     return "\n".join(lines)

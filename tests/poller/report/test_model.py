@@ -49,11 +49,21 @@ class TestGrouping:
         server = rows[("demo-static", "server")]
         assert (server.initial, server.created, server.updated, server.deleted) == (3, 1, 2, 1)
 
-    def test_split_initial_folds_per_type(self) -> None:
+    def test_first_loads_fold_per_type(self) -> None:
         """First-load creates fold into one group per (source, type); the rest stay in order."""
-        changes, loads = model.split_initial(demo_notes())
-        assert [(x.entity_type, len(x.notes)) for x in loads] == [("rack", 1), ("server", 3)]
-        assert [n["key"] for n in changes] == ["s1", "s2", "s4", "s3", "vm-9"]
+        data = model.collect(demo_notes())
+        assert [(x.entity_type, x.count) for x in data.first_loads()] == [("rack", 1), ("server", 3)]
+        assert [n["key"] for n in data.changes] == ["s1", "s2", "s4", "s3", "vm-9"]
+
+    def test_first_load_sample_is_bounded(self) -> None:
+        """A large first load keeps a count and a bounded sample, not every notification."""
+        data = model.collect((note("create", f"k{i}", f"n{i}", initial=True) for i in range(5000)), keep=100)
+        load = data.first_loads()[0]
+        assert (load.count, len(load.sample), data.changes) == (5000, 100, [])
+
+    def test_unfolded_keeps_every_note(self) -> None:
+        """Without folding (an entity's history) first-load creates stay changes."""
+        assert len(model.collect(demo_notes(), fold_initial=False).changes) == len(demo_notes())
 
 
 class TestTimeline:
@@ -62,7 +72,7 @@ class TestTimeline:
     def test_hourly_buckets_over_a_day(self) -> None:
         """A 24-hour period has 25 hourly buckets and the changes land in the 17:00 one."""
         end = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
-        line = model.timeline(demo_notes(), end - timedelta(hours=24), end, UTC)
+        line = model.timeline(model.collect(demo_notes()), end - timedelta(hours=24), end, UTC)
         assert line.unit == "hour" and len(line.buckets) == 25
         at_17 = [b for b in line.buckets if b.start.hour == 17][-1]
         assert dict(at_17.counts) == {"update": 3, "create": 1, "delete": 1} and at_17.initial == 4
@@ -71,7 +81,7 @@ class TestTimeline:
         """A week-long period is bucketed per day, starting at midnight in the report's zone."""
         berlin = ZoneInfo("Europe/Berlin")
         end = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
-        line = model.timeline([note("create", "k", "n")], end - timedelta(days=7), end, berlin)
+        line = model.timeline(model.collect([note("create", "k", "n")]), end - timedelta(days=7), end, berlin)
         assert line.unit == "day" and all(b.start.hour == 0 and b.start.tzinfo is berlin for b in line.buckets)
         assert sum(sum(b.counts.values()) for b in line.buckets) == 1
 
