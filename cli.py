@@ -235,6 +235,9 @@ def snapshot(obj: Context, sources: tuple[str, ...], dry_run: bool, allow_mass_d
                            emit=emit, on_result=_print_summary, progress=_progress_bar())
     if fmt == "table":
         click.echo(render.notifications_table(collected) if collected else "no changes")
+    for sink_name, count in outcome.parked.items():
+        click.echo(f"poller: sink {sink_name} parked {count} notifications it refused; see `poller notifications "
+                   f"status`, then `poller notifications replay --sink {sink_name} --parked`", err=True)
     sys.exit(EXIT_FAILED if outcome.failed else EXIT_CHANGES if exit_code and outcome.changes else EXIT_OK)
 
 
@@ -414,10 +417,11 @@ def notifications() -> None:
 
 
 @notifications.command("status")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", help="Output format.")
 @pass_context
 @errors_to_exit
-def notifications_status(obj: Context) -> None:
-    """Backlog per sink, oldest pending notification, last error."""
+def notifications_status(obj: Context, fmt: str) -> None:
+    """Backlog per sink, oldest pending notification, last error, parked notifications."""
     from poller import render
     from poller.notify import admin
     from poller.notify.registry import build_sink
@@ -425,32 +429,44 @@ def notifications_status(obj: Context) -> None:
     config = obj.config()
     sinks = [build_sink(s) for s in config.notify.sinks]
     rows = admin.status(obj.store(config), sinks)
-    click.echo(render.table(
-        ("SINK", "TYPE", "CURSOR", "BACKLOG", "OLDEST PENDING", "FAILURES", "LAST ERROR"),
-        [(r.sink, r.kind, r.position, r.backlog, r.oldest_pending or "-", r.failures, r.last_error or "") for r in rows],
-    ))
+    if fmt == "json":
+        click.echo(orjson.dumps([r.as_dict() for r in rows], option=orjson.OPT_INDENT_2).decode())
+        return
+    click.echo(render.sink_status_table(rows))
 
 
 @notifications.command("replay")
 @click.option("--sink", "sink_name", required=True, metavar="NAME")
-@click.option("--since", required=True, metavar="WHEN", help="2h, 1d or an ISO-8601 time.")
+@click.option("--since", default=None, metavar="WHEN", help="2h, 1d or an ISO-8601 time.")
 @click.option("--source", default=None, metavar="NAME")
 @click.option("--type", "entity_type", default=None, metavar="TYPE")
+@click.option("--parked", is_flag=True, help="Send exactly the sink's parked notifications (instead of --since).")
 @pass_context
 @errors_to_exit
-def notifications_replay(obj: Context, sink_name: str, since: str, source: str | None, entity_type: str | None) -> None:
+def notifications_replay(
+    obj: Context, sink_name: str, since: str | None, source: str | None, entity_type: str | None, parked: bool,
+) -> None:
     """Send recorded notifications again to one sink (same ids: consumers deduplicate)."""
     from poller import history
     from poller.notify import admin
     from poller.notify.registry import build_sink
 
+    if parked == (since is not None) or (parked and (source or entity_type)):
+        raise click.UsageError("give either --since (with optional --source/--type) or --parked")
     config = obj.config()
     matches = [s for s in config.notify.sinks if s.name == sink_name]
     if not matches:
         raise ConfigError(f"{config.path}: no sink named {sink_name!r}")
     sink = build_sink(matches[0])
-    start = history.parse_since(since, datetime.now(UTC))
     try:
+        if parked:
+            done = admin.replay_parked(obj.store(config), sink)
+            click.echo(f"replayed {done.sent} parked notifications to {sink_name}; {done.refused} refused again, "
+                       f"{done.left} still parked", err=True)
+            if done.left:
+                sys.exit(EXIT_FAILED)
+            return
+        start = history.parse_since(since or "", datetime.now(UTC))
         sent = admin.replay(obj.store(config), sink, since=start, source=source, entity_type=entity_type)
     finally:
         sink.close()

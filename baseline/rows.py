@@ -124,6 +124,16 @@ class CursorRow:
     failures: int
 
 
+@dataclass(frozen=True)
+class ParkedSummary:
+    """A durable sink's parked notifications: how many, since when, and the latest reason."""
+
+    sink: str
+    count: int
+    first_parked_at: datetime
+    last_reason: str
+
+
 def stored_entity(row: Any) -> StoredEntity:
     """The StoredEntity of one ``poller_entities`` row."""
     parent = (row.parent_type, row.parent_key) if row.parent_type is not None else None

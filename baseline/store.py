@@ -28,6 +28,7 @@ from baseline.errors import StoreCorrupt, StoreMisconfigured, StoreUnavailable
 from baseline.rows import (
     CursorRow,
     OutboxRow,
+    ParkedSummary,
     RunRow,
     StoredEntity,
     TypeState,
@@ -42,7 +43,7 @@ from baseline.rows import (
 from baseline.transaction import Transaction
 
 __all__ = [
-    "CursorRow", "OutboxRow", "RunRow", "Store", "StoredEntity", "Transaction", "TypeState", "compress", "decompress",
+    "CursorRow", "OutboxRow", "ParkedSummary", "RunRow", "Store", "StoredEntity", "Transaction", "TypeState", "compress", "decompress",
     "check_url", "default_url", "open_store", "redact_url", "to_signed", "to_unsigned", "utc",
 ]
 
@@ -406,6 +407,52 @@ class Store:
             for seq, reason in parked:
                 tx.upsert(schema.parked, ["sink", "seq"], [{"sink": sink, "seq": seq, "parked_at": now, "reason": reason}])
 
+    # ------------------------------------------------------------------ parked notifications
+
+    def parked_summary(self) -> dict[str, ParkedSummary]:
+        """Per sink with parked notifications: their count, the first parking time, the latest reason."""
+        p = schema.parked
+        with self._errors("read parked notifications"), self.engine.connect() as conn:
+            groups = conn.execute(
+                sa.select(p.c.sink, sa.func.count(), sa.func.min(p.c.parked_at), sa.func.max(p.c.seq)).group_by(p.c.sink)
+            ).all()
+            out = {}
+            for sink, count, first, last_seq in groups:
+                reason = conn.execute(sa.select(p.c.reason).where(p.c.sink == sink, p.c.seq == last_seq)).scalar()
+                out[sink] = ParkedSummary(sink, count, utc(first), reason or "")  # type: ignore[arg-type]
+            return out
+
+    def parked_notifications(self, sink: str, *, after_seq: int = 0, limit: int = 500) -> list[OutboxRow]:
+        """A page of ``sink``'s parked notifications still in the outbox, in outbox order."""
+        o, p = schema.outbox, schema.parked
+        query = (
+            sa.select(o).join(p, sa.and_(p.c.seq == o.c.seq, p.c.sink == sink))
+            .where(o.c.seq > after_seq).order_by(o.c.seq).limit(limit)
+        )
+        with self._errors("read parked notifications"), self.engine.connect() as conn:
+            return [
+                OutboxRow(
+                    row.seq, row.id, row.source, row.run_id, row.entity_type, row.key, row.action,
+                    utc(row.created_at), decompress(row.body),  # type: ignore[arg-type]
+                )
+                for row in conn.execute(query)
+            ]
+
+    def park(self, sink: str, seq: int, now: datetime, reason: str) -> None:
+        """Park (again) one notification refused by ``sink`` for good."""
+        with self.transaction() as tx:
+            tx.upsert(schema.parked, ["sink", "seq"], [{"sink": sink, "seq": seq, "parked_at": now, "reason": reason}])
+
+    def unpark(self, sink: str, seqs: Sequence[int]) -> int:
+        """Forget parked notifications of ``sink`` (delivered by a replay); returns how many."""
+        p = schema.parked
+        removed = 0
+        with self.transaction() as tx:
+            for start in range(0, len(seqs), 500):
+                chunk = list(seqs[start : start + 500])
+                removed += tx.conn.execute(sa.delete(p).where(p.c.sink == sink, p.c.seq.in_(chunk))).rowcount
+        return removed
+
     # ------------------------------------------------------------------ leases
 
     def acquire_lease(self, source: str, holder: str, expires_at: datetime, now: datetime) -> bool:
@@ -489,10 +536,14 @@ class Store:
             return deleted
 
     def prune_history(self, before: datetime, keep_after_seq: int) -> int:
-        """Drop delivered notifications older than ``before`` (never past ``keep_after_seq``)."""
+        """Drop delivered notifications older than ``before`` (never past ``keep_after_seq``,
+        never a parked one: it stays until it is replayed)."""
         o = schema.outbox
+        parked = sa.select(schema.parked.c.seq)
         with self.transaction() as tx:
-            result = tx.conn.execute(sa.delete(o).where(o.c.created_at < before, o.c.seq <= keep_after_seq))
+            result = tx.conn.execute(
+                sa.delete(o).where(o.c.created_at < before, o.c.seq <= keep_after_seq, o.c.seq.not_in(parked))
+            )
             return result.rowcount
 
     # ------------------------------------------------------------------ one entity (read-only, entity views)

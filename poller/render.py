@@ -95,3 +95,15 @@ def entity_view(view: Mapping[str, Any], fmt: str, *, tz: tzinfo = UTC) -> str:
     if fmt == "json":
         return orjson.dumps(dict(view), option=orjson.OPT_INDENT_2).decode()
     return text.entity_view(view, tz)
+
+
+def sink_status_table(rows: Sequence[Any]) -> str:
+    """``notifications status`` as a table: one row per durable sink (poller.notify.admin.SinkStatus)."""
+    return table(
+        ("SINK", "TYPE", "CURSOR", "BACKLOG", "OLDEST PENDING", "FAILURES", "PARKED", "FIRST PARKED", "LAST ERROR"),
+        [
+            (r.sink, r.kind, r.position, r.backlog, r.oldest_pending or "-", r.failures, r.parked,
+             r.first_parked or "-", r.last_error or r.parked_error or "")
+            for r in rows
+        ],
+    )

@@ -7,7 +7,7 @@ Owns the glue between config, collectors, the store and the dispatcher for
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import structlog
@@ -84,7 +84,9 @@ def build_dispatcher(config: Config, store: Store, *, include_stdout: bool = Tru
     """A dispatcher over the configured sinks (stdout sinks only when asked)."""
     sinks = [build_sink(s) for s in config.notify.sinks if include_stdout or s.type != "stdout"]
     routes = {s.name: s.notify for s in config.sources if s.notify is not None}
-    dispatcher = Dispatcher(store, sinks, routes)  # type: ignore[arg-type]
+    # A sink still delivering after service.stop_timeout goes on in the background; closing waits no longer.
+    timeout = config.service.stop_timeout
+    dispatcher = Dispatcher(store, sinks, routes, stop_timeout=timeout, flush_timeout=timeout)  # type: ignore[arg-type]
     dispatcher.register_cursors()
     return dispatcher
 
@@ -111,11 +113,13 @@ class SnapshotOutcome:
     """The results of a one-shot snapshot, source by source."""
 
     results: list[RunResult]
+    # Notifications each durable sink refused for good (parked) during the snapshot.
+    parked: dict[str, int] = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
-        """True when any source failed, was partial or was busy."""
-        return any(r.status != "ok" for r in self.results)
+        """True when any source failed, was partial or was busy, or a durable sink parked notifications."""
+        return any(r.status != "ok" for r in self.results) or bool(self.parked)
 
     @property
     def changes(self) -> int:
@@ -147,6 +151,8 @@ def snapshot(
         dispatcher = None
     settings = replace(settings_for(config, dry_run=dry_run, allow_mass_delete=allow_mass_delete, emit=emit), progress=progress)
     results = []
+    parked: dict[str, int] = {}
+    parked_before = {} if dispatcher is None else dispatcher.parked()
     try:
         if dispatcher is not None:
             dispatcher.deliver_pending(force=True)  # leftovers of earlier runs first, in order
@@ -165,10 +171,14 @@ def snapshot(
                     log.warning("notifications_waiting", sink=name, backlog=waiting,
                                 error=dispatcher.state[name].last_error)
             prune_history(config, store, dispatcher)
+            parked = {name: n - parked_before.get(name, 0) for name, n in dispatcher.parked().items()
+                      if n > parked_before.get(name, 0)}
+            for name, count in parked.items():
+                log.error("notifications_parked", sink=name, parked=count, error=dispatcher.state[name].last_parked)
     finally:
         if own_dispatcher and dispatcher is not None:
             dispatcher.close()
-    return SnapshotOutcome(results)
+    return SnapshotOutcome(results, parked)
 
 
 def backlog_pause(config: Config, dispatcher: Dispatcher, source: SourceConfig) -> RunResult | None:
