@@ -417,7 +417,7 @@ def notifications() -> None:
 
 
 @notifications.command("status")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", help="Output format.")
+@format_option("table", "json")
 @pass_context
 @errors_to_exit
 def notifications_status(obj: Context, fmt: str) -> None:
@@ -430,7 +430,7 @@ def notifications_status(obj: Context, fmt: str) -> None:
     sinks = [build_sink(s) for s in config.notify.sinks]
     rows = admin.status(obj.store(config), sinks)
     if fmt == "json":
-        click.echo(orjson.dumps([r.as_dict() for r in rows], option=orjson.OPT_INDENT_2).decode())
+        click.echo(render.json_text([r.as_dict() for r in rows]))
         return
     click.echo(render.sink_status_table(rows))
 
