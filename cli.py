@@ -224,15 +224,21 @@ def snapshot(obj: Context, sources: tuple[str, ...], dry_run: bool, allow_mass_d
       poller snapshot --format jsonl --exit-code > changes.jsonl
     """
     from poller import render
+    from poller.progress import for_terminal
     from poller.run.snapshot import snapshot as run_snapshot
 
     config = obj.config()
     store = obj.store(config)
     fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
     collected: list[dict[str, Any]] = []
-    emit = _jsonl_writer() if fmt == "jsonl" else (lambda body: collected.append(orjson.loads(body)))
-    outcome = run_snapshot(config, store, sources, dry_run=dry_run, allow_mass_delete=allow_mass_delete,
-                           emit=emit, on_result=_print_summary, progress=_progress_bar())
+    display = for_terminal(sys.stderr)  # phase, count, total, rate on a terminal; nothing when piped
+    emit = _jsonl_writer(display) if fmt == "jsonl" else (lambda body: collected.append(orjson.loads(body)))
+    try:
+        outcome = run_snapshot(config, store, sources, dry_run=dry_run, allow_mass_delete=allow_mass_delete,
+                               emit=emit, on_result=functools.partial(_print_summary, display), progress=display)
+    finally:
+        if display is not None:
+            display.close()
     if fmt == "table":
         click.echo(render.notifications_table(collected) if collected else "no changes")
     for sink_name, count in outcome.parked.items():
@@ -241,31 +247,22 @@ def snapshot(obj: Context, sources: tuple[str, ...], dry_run: bool, allow_mass_d
     sys.exit(EXIT_FAILED if outcome.failed else EXIT_CHANGES if exit_code and outcome.changes else EXIT_OK)
 
 
-def _jsonl_writer() -> Callable[[bytes], None]:
+def _jsonl_writer(display: Any) -> Callable[[bytes], None]:
     out = sys.stdout.buffer
+    shared_terminal = display is not None and sys.stdout.isatty()
 
     def write(body: bytes) -> None:
+        if shared_terminal:
+            display.clear()  # the progress line and the notifications share one terminal
         out.write(body + b"\n")
         out.flush()
 
     return write
 
 
-def _progress_bar() -> Callable[[str, str, int], None] | None:
-    """A one-line progress display on a terminal's stderr; nothing when stderr is piped."""
-    if not sys.stderr.isatty():
-        return None
-
-    def show(source: str, entity_type: str, listed: int) -> None:
-        sys.stderr.write(f"\r\033[K{source}: listing {entity_type}: {listed:,}")
-        sys.stderr.flush()
-
-    return show
-
-
-def _print_summary(result: Any) -> None:
-    if sys.stderr.isatty():
-        sys.stderr.write("\r\033[K")
+def _print_summary(display: Any, result: Any) -> None:
+    if display is not None:
+        display.clear()
     parts = [f"{result.source}: {result.status}"]
     if result.dry_run:
         parts.append("(dry run)")

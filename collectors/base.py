@@ -113,6 +113,8 @@ class Listing:
         self.error: CollectorError | None = None
         self.unavailable: TypeUnavailable | None = None
         self.total: int | None = None
+        # How many items the collector expects to yield, when it knows before listing (a progress total).
+        self.expected: int | None = None
         self._items = items
         self._consumed = False
 

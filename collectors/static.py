@@ -90,7 +90,10 @@ class StaticCollector(Collector):
         """Every entity of ``etype`` in the inventory; incomplete at the first bad record."""
         if self.path is not None and _SUFFIXES[self.path.suffix.lower()] == "jsonl":
             return Listing(etype.name, self._jsonl_of_type(self.path, etype.name))
-        return Listing(etype.name, self._of_type(etype.name))
+        listing = Listing(etype.name, self._of_type(etype.name))
+        if self.inline is not None:  # known before listing: a progress total
+            listing.expected = sum(1 for e in self.inline if isinstance(e, dict) and e.get("type") == etype.name)
+        return listing
 
     def _jsonl_of_type(self, path: Path, type_name: str) -> Iterator[Entity]:
         """The JSON Lines path in one loop: a million-line file goes through here."""

@@ -9,6 +9,7 @@ the notifications and a diff report. Never reaches beyond 127.0.0.1.
 from __future__ import annotations
 
 import os
+import shlex
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -145,17 +146,33 @@ def run_demo(workdir: str | None, echo: Callable[[str], None]) -> int:
         for name, (_spec, emu) in emulated.items():
             if emu is not None:
                 changes = emu.apply_demo_changes()
-                echo(f"   {name}: {changes if isinstance(changes, list) else ', '.join(changes)}")
+                echo(f"   {name}: {', '.join(changes) if isinstance(changes, list | tuple) else changes}")
         echo("\n== snapshot 2: only what changed")
         notes: list[dict[str, Any]] = []
         second = snapshot(config, store, emit=lambda b: notes.append(orjson.loads(b)), on_result=lambda r: echo(_line(r)))
         status |= int(second.failed)
-        echo(render.notifications_table(notes) if notes else "no changes")
-        echo("\n== diff report of snapshot 2 (`poller --config " + str(base / "poller.yaml") + " diff`)")
-        echo(render.diff_report(notes, "table", "Changes found by the second snapshot"))
+        echo("\n== what changed, field by field (the diff report of snapshot 2)")
+        echo(render.diff_report(notes, "table", "Changes found by the second snapshot") if notes else "no changes")
         echo(f"\nNotifications were also appended to {base / 'changes.jsonl'} (a durable jsonl sink).")
         store.close()
+    echo("\n== try next (these work after the demo has ended: only polling needs the emulated clouds)")
+    for command in suggested_commands(base):
+        echo(f"   {command}")
     return 1 if status else 0
+
+
+def suggested_commands(base: Path) -> list[str]:
+    """The commands the demo suggests, quoted so that each works pasted into a shell as printed."""
+    config = ["poller", "--config", str(base / "poller.yaml")]
+    commands = [
+        [*config, "diff", "--since", "1h"],
+        [*config, "diff", "--since", "1h", "--format", "html", "-o", str(base / "report.html")],
+        [*config, "history", "server/s2", "--source", "demo-static"],
+        [*config, "show", "server/s1", "--source", "demo-static"],
+        [*config, "sources"],
+        [*config, "baseline", "show", "--format", "json"],
+    ]
+    return [shlex.join(c) for c in commands]
 
 
 def _line(result: Any) -> str:

@@ -19,6 +19,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, TypeVar
+from urllib.parse import unquote
 
 import structlog
 
@@ -161,9 +162,10 @@ class LibvirtSession:
     def _check_test_node_file(self) -> None:
         """For ``test:///<path>`` check the node file exists first: libxml2 would print its own warning to stderr."""
         match = _TEST_NODE_URI.match(self.settings.uri)
-        if match and match["path"] != "/default" and not os.path.isfile(match["path"]):
+        path = unquote(match["path"]) if match else ""  # a URI: "%20" is a space in the file name
+        if match and path != "/default" and not os.path.isfile(path):
             raise SourceUnreachable(
-                f"source {self.settings.source}: libvirt at {self.safe_uri}: cannot connect: no test-driver node file at {match['path']}"
+                f"source {self.settings.source}: libvirt at {self.safe_uri}: cannot connect: no test-driver node file at {path}"
             )
 
     def _credential_types(self) -> list[int]:

@@ -12,6 +12,7 @@ import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 DEMO_NODE = Path(__file__).parent / "data" / "demo-node.xml"
 TEST_NAMESPACE = "http://libvirt.org/schemas/domain/test/1.0"
@@ -21,7 +22,7 @@ def demo_source_options(node_file: str | os.PathLike[str] | None = None) -> dict
     """Options for a demo source on libvirt's test driver: its built-in node, or ``node_file`` (absolute path)."""
     if node_file is None:
         return {"uri": "test:///default"}
-    return {"uri": f"test://{Path(node_file).resolve()}"}
+    return {"uri": f"test://{quote(str(Path(node_file).resolve()))}"}  # a URI: spaces and the like escaped
 
 
 def seed_demo(directory: str | os.PathLike[str]) -> Path:

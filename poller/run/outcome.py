@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from baseline.diff import DeletionPolicy
+from poller.progress import Progress
 
 
 class RunAbandoned(Exception):
@@ -105,5 +106,5 @@ class RunSettings:
     confirm_max: int = 100
     # False for targeted refreshes (push events): they must not look like a listing of the type.
     record_listing: bool = True
-    # Called as progress(source, entity_type, listed) every few thousand entities (a progress bar).
-    progress: Callable[[str, str, int], None] | None = None
+    # The phases and counts of the run, for a display (poller.progress); None: nobody is watching.
+    progress: Progress | None = None

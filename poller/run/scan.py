@@ -90,6 +90,8 @@ def scan_type(
             listing = Listing(etype.name, iter(()))
             listing.fail(exc)
         else:
+            if settings.progress is not None:
+                settings.progress.phase(source.name, "listing", etype.name, listing.expected)
             _consume(listing, scan, deadline, settings.progress, source.name)
         _judge(listing, scan)
     return scan
@@ -141,10 +143,10 @@ def _hash_and_compare(listing: Listing, scan: Scan, deadline: float | None, prog
             if deadline is not None and time.monotonic() > deadline:
                 result.listed = listed
                 raise RunAbandoned(f"listing {name} ran past the source's timeout")
+            if progress is not None:
+                progress.count(source, name, listed)
             if listed % 5000 == 0:
                 result.listed = listed
-                if progress is not None:
-                    progress(source, name, listed)
         attributes = item.attributes if shape is None else shape(item.attributes)
         hashed = attributes if plain else rules.normalize(attributes)
         parent = None if item.parent is None else (item.parent.type, item.parent.key)

@@ -22,6 +22,7 @@ from poller.errors import ConfigError, ConfigProblems
 from poller.notify.base import OutboxRecord
 from poller.notify.dispatch import Dispatcher
 from poller.notify.registry import build_sink
+from poller.progress import Progress
 from poller.run.source import RunResult, RunSettings, run_source
 
 log = structlog.get_logger("poller.snapshot")
@@ -138,7 +139,7 @@ def snapshot(
     config: Config, store: Store, names: Sequence[str] = (), *, dry_run: bool = False,
     allow_mass_delete: bool = False, emit: Callable[[bytes], None] | None = None,
     on_result: Callable[[RunResult], None] | None = None, dispatcher: Dispatcher | None = None,
-    progress: Callable[[str, str, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> SnapshotOutcome:
     """Run the chosen sources once; real runs pass their notifications to ``emit`` after commit
     and then to the sinks (``dispatcher``'s, kept open, else the configured ones)."""
@@ -161,11 +162,17 @@ def snapshot(
             result = paused or run_one(source, store, RunSettings(**{**settings.__dict__, "timeout": source.timeout}))
             results.append(result)
             if not dry_run and result.run_id is not None and result.changes:
+                if progress is not None:
+                    progress.phase(source.name, "delivering", total=result.changes)
                 _hand_on(store, result, emit, dispatcher)
             if on_result is not None:
                 on_result(result)
         if dispatcher is not None:
+            if progress is not None and any(dispatcher.backlog().values()):
+                progress.phase("sinks", "delivering", total=sum(dispatcher.backlog().values()))
             dispatcher.deliver_pending(force=True)
+            if progress is not None:
+                progress.clear()
             for name, waiting in dispatcher.backlog().items():
                 if waiting:
                     log.warning("notifications_waiting", sink=name, backlog=waiting,

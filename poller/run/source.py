@@ -86,9 +86,13 @@ def _run(source: SourceConfig, collector: Collector, store: Store, settings: Run
                 _record_failure(store, result, settings)
                 raise _Failed
             _finish_status(result, types)
+            if settings.progress is not None:
+                settings.progress.phase(source.name, "comparing")
             confirm_deletions(source, collector, settings, scans, deadline)  # network I/O: before the commit
             if deadline is not None and time.monotonic() > deadline:
                 raise RunAbandoned(f"source {source.name} ran past its timeout of {settings.timeout:g}s")
+            if settings.progress is not None:
+                settings.progress.phase(source.name, "committing")
             commit(source, store, settings, result, scans, keeper, deadline)
         if not settings.dry_run and result.count("created") >= BULK_LOAD:
             _analyze(store)

@@ -145,3 +145,57 @@ class TestErrors:
         result = poller("sources", cwd=workdir)
         assert result.returncode == 2 and result.stderr.count("\n") == 1
         assert "(and 1 more problem: run `poller check-config`)" in result.stderr
+
+
+class TestProgress:
+    """snapshot's progress: phases on a terminal's stderr, nothing when piped."""
+
+    def test_phases_on_a_terminal(self, workdir: Path) -> None:
+        """With stderr on a pseudo-terminal, the listing, comparing, committing and delivering phases are drawn."""
+        import pty
+        import shutil
+        import subprocess
+
+        lines_ = "".join(f'{{"type":"vm","key":"k{i}","name":"n{i}"}}\n' for i in range(300))
+        (workdir / "inv.jsonl").write_text(lines_)
+        master, slave = pty.openpty()
+        env = {k: v for k, v in os.environ.items() if k != "POLLER_CONFIG"}
+        proc = subprocess.run([shutil.which("poller") or "poller", "snapshot"], cwd=workdir, env=env, stdout=subprocess.PIPE,
+                              stderr=slave, timeout=120)
+        os.close(slave)
+        seen = b""
+        try:
+            while chunk := os.read(master, 65536):
+                seen += chunk
+        except OSError:  # EIO: the terminal's other end is closed and drained
+            pass
+        os.close(master)
+        text = seen.decode(errors="replace")
+        assert proc.returncode == 0, text
+        for phase in ("inv: listing vm", "inv: comparing", "inv: committing", "inv: delivering"):
+            assert phase in text, text
+        assert "\r\x1b[K" in text and "inv: ok, 300 listed" in text
+
+    def test_nothing_when_piped(self, workdir: Path) -> None:
+        """With stderr piped, only the summary line is written: no phases, no escape codes."""
+        result = poller("snapshot", cwd=workdir)
+        assert result.returncode == 0 and "listing" not in result.stderr and "\x1b" not in result.stderr
+
+
+@pytest.mark.slow
+def test_demo_prints_each_table_once_and_its_commands_work(tmp_path: Path) -> None:
+    """`poller demo` prints the change table once, and every command it suggests exits 0 when run as printed."""
+    import shlex
+
+    result = poller("demo", "--workdir", str(tmp_path / "demo dir"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert result.stdout.count("TIME (UTC)") == 1 and result.stdout.count("db-1") >= 1
+    suggested = result.stdout.split("== try next", 1)[1].splitlines()[1:]
+    commands = [shlex.split(line) for line in suggested if line.strip().startswith("poller ")]
+    assert len(commands) >= 5
+    for argv in commands:
+        assert argv[0] == "poller"
+        ran = poller(*argv[1:], cwd=tmp_path)
+        assert ran.returncode == 0, (argv, ran.stderr)
+        assert "Traceback" not in ran.stderr
+    assert (tmp_path / "demo dir" / "report.html").exists()
