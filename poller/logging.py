@@ -69,6 +69,32 @@ def _redact_processor(_logger: Any, _method: str, event_dict: MutableMapping[str
     return event_dict
 
 
+# S09/B07: characters that would break a log line or make it read differently than it is:
+# C0 and C1 controls (CR/LF, ESC for ANSI sequences) and the Unicode bidi overrides/isolates.
+_CONTROLS = {c: f"\\x{c:02x}" for c in [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)]}
+_CONTROLS.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+_BIDI = {c: f"\\u{c:04x}" for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C]}
+_CONSOLE_ESCAPES = str.maketrans({**_CONTROLS, **_BIDI})
+_JSON_ESCAPES = str.maketrans({**{c: v for c, v in _CONTROLS.items() if c >= 0x80}, **_BIDI})
+
+
+def escape_controls(text: str, *, json_lines: bool = False) -> str:
+    """``text`` with control and bidi characters written as visible escapes (JSON already escapes C0)."""
+    return text.translate(_JSON_ESCAPES if json_lines else _CONSOLE_ESCAPES)
+
+
+def _escape_processor(json_lines: bool) -> Any:
+    """JSON lines: every string value (JSON escapes C0 itself, not C1 or bidi). Console: the event
+    text only, which is printed as it is (ConsoleRenderer already writes other values with repr)."""
+    def process(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        for key, value in event_dict.items():
+            if isinstance(value, str) and (json_lines or key == "event"):
+                event_dict[key] = escape_controls(value, json_lines=json_lines)
+        return event_dict
+
+    return process
+
+
 def _exception_processor(verbose: bool) -> Any:
     def process(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         exc = event_dict.pop("exc_info", None)
@@ -126,6 +152,7 @@ def configure(
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             _redact_processor,
             *format_exc,
+            _escape_processor(_json_mode),
             renderer,
         ],
     )
@@ -153,7 +180,7 @@ def json_mode() -> bool:
 def stderr_line(event: str, text: str, *, level: str = "info", **fields: Any) -> None:
     """A command's own line on stderr: ``text`` on a console, a JSON log event in JSON mode."""
     if not _json_mode or _handler is None:
-        print(redact_text(text), file=sys.stderr, flush=True)
+        print(escape_controls(redact_text(text)), file=sys.stderr, flush=True)
         return
     # Written past the level filter: a one-shot command's summary is shown even when quiet.
     record = logging.LogRecord("poller.cli", logging.getLevelName(level.upper()), __file__, 0, event, None, None)
