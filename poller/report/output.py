@@ -8,6 +8,7 @@ Never renders; raises ConfigError (exit 2) with one line when the path cannot be
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -40,11 +41,15 @@ def write_atomic(path: str | os.PathLike[str], text: str | Iterable[str]) -> Pat
 
 
 def _keep_mode(target: Path, temp: str) -> None:
-    """Give the new file the old one's permissions, or the umask's default for a new file."""
+    """Give the new file the old regular file's permissions; a new file (or one replacing a
+    symlink, which is never followed) gets 0640 less the umask: reports hold inventory data (S07)."""
     try:
-        mode = target.stat().st_mode & 0o777
+        info = target.lstat()
+        mode = info.st_mode & 0o777 if stat.S_ISREG(info.st_mode) else None
     except FileNotFoundError:
+        mode = None
+    if mode is None:
         umask = os.umask(0)
         os.umask(umask)
-        mode = 0o666 & ~umask
+        mode = 0o640 & ~umask
     os.chmod(temp, mode)
