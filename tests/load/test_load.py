@@ -1,4 +1,4 @@
-"""Load cases L01, L02 and L06 through the installed CLI, at a scale CI can afford.
+"""Load cases L01, L02, L05 and L06 through the installed CLI, at a scale CI can afford.
 
 POLLER_LOAD_ENTITIES sets the scale (default 100,000; run it with 1,000,000 by hand, as
 docs/reliability.md records). Each test prints its figures (seconds, peak RSS of the
@@ -121,3 +121,19 @@ def test_L02_one_percent_churn_gives_exact_counts(loaded: dict[str, Any]) -> Non
     assert report.returncode == 0, report.stderr.decode()[-2000:]
     reported = orjson.loads(report.stdout)
     assert Counter(r["action"] for r in reported) == actions
+
+
+def test_L05_reports_over_every_change(loaded: dict[str, Any]) -> None:
+    """L05: the diff report over the whole history (N first-load creates and the churn) holds exactly
+    the outbox's notifications as JSON, and renders as one HTML file, with the peak RSS printed."""
+    db, work = loaded["db"], loaded["work"]
+    total = outbox_count(db)
+    as_json, json_figures = poller(loaded["config"], "diff", "--since", "1d", "--format", "json")
+    assert as_json.returncode == 0, as_json.stderr.decode()[-2000:]
+    assert len(orjson.loads(as_json.stdout)) == total
+    html = work / "report.html"
+    as_html, html_figures = poller(loaded["config"], "diff", "--since", "1d", "--format", "html", "-o", str(html))
+    assert as_html.returncode == 0, as_html.stderr.decode()[-2000:]
+    print(f"\nL05 report over {total} notifications: json {json_figures}, html {html_figures}, "
+          f"{html.stat().st_size // 1024} KiB of HTML")
+    assert html.read_bytes().rstrip().endswith(b"</html>")
