@@ -69,6 +69,8 @@ class NagiosLab:
     its external command file. The event handlers name command lines run by Nagios on
     every state change (``$HOSTNAME$``, ``$SERVICEDESC$``... macros are expanded):
     ``host_event_handler`` for hosts, ``service_event_handler`` for services.
+    ``extra_objects`` is more object configuration (its own file), ``main_options`` more
+    ``nagios.cfg`` lines (later lines win), ``contacts`` the contacts of every host and service.
     """
 
     hosts: Sequence[LabHost]
@@ -79,6 +81,9 @@ class NagiosLab:
     check_interval: int = 2
     host_event_handler: str | None = None
     service_event_handler: str | None = None
+    extra_objects: str = ""
+    main_options: Sequence[str] = ()
+    contacts: Sequence[str] = ("lab",)
     port: int = 0
     _nagios: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _apache: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
@@ -112,6 +117,13 @@ class NagiosLab:
 
     def start(self, timeout: float = 30.0) -> NagiosLab:
         """Write the configuration, start Nagios then Apache, and wait until both answer."""
+        self.write()
+        self.start_nagios(timeout)
+        self.start_apache(timeout)
+        return self
+
+    def write(self) -> None:
+        """Create the lab's directory (a fresh temporary one unless ``workdir`` is set) and write Nagios's configuration."""
         reason = self.missing()
         if reason:
             raise LabError(reason)
@@ -125,9 +137,6 @@ class NagiosLab:
         for sub in ("var", "spool", "states", "apache"):
             (self.dir / sub).mkdir(exist_ok=True)
         self._write_nagios_config()
-        self.start_nagios(timeout)
-        self.start_apache(timeout)
-        return self
 
     def stop(self) -> None:
         """Stop Apache and Nagios (whatever of them runs), and remove the directory the lab created."""
@@ -159,6 +168,11 @@ class NagiosLab:
         (self.dir / "objects.cfg").write_text(self._objects())
         assert self._nagios is not None, "nagios is not running"
         self._nagios.send_signal(signal.SIGHUP)
+
+    def verify(self) -> subprocess.CompletedProcess[str]:
+        """``nagios4 -v`` over the lab's configuration as written (by ``write`` or ``start``)."""
+        return subprocess.run([NAGIOS_BIN, "-v", str(self.dir / "nagios.cfg")], capture_output=True, text=True,
+                              timeout=60, check=False)
 
     def stop_nagios(self) -> None:
         """Stop the lab's Nagios (SIGTERM, then SIGKILL)."""
@@ -280,8 +294,9 @@ class NagiosLab:
             "auto_reschedule_checks=0", "use_aggressive_host_checking=0",
             "cached_host_check_horizon=0", "cached_service_check_horizon=0",
             "enable_predictive_host_dependency_checks=0", "enable_predictive_service_dependency_checks=0",
-            "debug_level=0",
+            "debug_level=0", f"cfg_file={w}/extra.cfg", *self.main_options,
         ))
+        (w / "extra.cfg").write_text(self.extra_objects)
         (w / "resource.cfg").write_text(f"$USER1$=/usr/lib/nagios/plugins\n$USER2$={w}\n")
         (w / "objects.cfg").write_text(self._objects())
         (w / "cgi.cfg").write_text(_lines(
@@ -303,9 +318,10 @@ class NagiosLab:
         blocks = [
             "define command {\n    command_name check-lab\n    command_line $USER2$/check_lab.sh $ARG1$\n}\n",
             "define command {\n    command_name lab-notify\n    command_line /bin/true\n}\n",
-            "define timeperiod {\n    timeperiod_name always\n    alias always\n"
-            + "".join(f"    {d} 00:00-24:00\n" for d in
-                      ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")) + "}\n",
+            *(f"define timeperiod {{\n    timeperiod_name {period}\n    alias {period}\n"
+              + "".join(f"    {d} 00:00-24:00\n" for d in
+                        ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")) + "}\n"
+              for period in ("always", "24x7")),
             "define contact {\n    contact_name lab\n    host_notifications_enabled 0\n"
             "    service_notifications_enabled 0\n    host_notification_period always\n"
             "    service_notification_period always\n    host_notification_options n\n"
@@ -322,14 +338,14 @@ class NagiosLab:
                 f"{parents}    check_command check-lab!{w}/states/{host.name}\n    max_check_attempts 1\n"
                 f"    check_interval {self.check_interval}\n    retry_interval 1\n    check_period always\n"
                 f"    active_checks_enabled 1\n    notification_period always\n    notification_interval 0\n"
-                f"    contacts lab\n{handlers['host']}}}\n")
+                f"    contacts {','.join(self.contacts)}\n{handlers['host']}}}\n")
         for svc in self.services:
             blocks.append(
                 f"define service {{\n    host_name {svc.host}\n    service_description {svc.description}\n"
                 f"    check_command check-lab!{w}/states/{_state_file(svc.host, svc.description)}\n"
                 f"    max_check_attempts 1\n    check_interval {self.check_interval}\n    retry_interval 1\n"
                 f"    check_period always\n    active_checks_enabled 1\n    notification_period always\n"
-                f"    notification_interval 0\n    contacts lab\n{handlers['service']}}}\n")
+                f"    notification_interval 0\n    contacts {','.join(self.contacts)}\n{handlers['service']}}}\n")
         return "".join(blocks)
 
     def _write_apache_config(self) -> None:

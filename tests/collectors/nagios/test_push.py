@@ -45,12 +45,23 @@ def sink_notes(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
-@pytest.mark.slow
-def test_F30_nagios_event_handler_triggers_an_immediate_refresh(tmp_path: Path) -> None:
-    """F30: a service going CRITICAL and a host going DOWN each reach the sink as one update via the event handler.
+def etc_objects(conf: Path) -> str:
+    """etc/nagios-poller.cfg as shipped, with the script and its configuration at this test's paths."""
+    text = (ROOT / "etc" / "nagios-poller.cfg").read_text()
+    assert "/usr/local/lib/nagios/nagios-notify-poller.sh" in text and "/etc/nagios4/poller-notify.conf" in text
+    return (text.replace("/usr/local/lib/nagios/nagios-notify-poller.sh", str(SCRIPT))
+            .replace("/etc/nagios4/poller-notify.conf", str(conf)))
 
-    Only `poller serve` runs after the first load (no scheduled snapshot), so the updates
-    can only come from the pushed events and the refreshes they trigger.
+
+@pytest.mark.slow
+def test_F30_nagios_event_handler_and_notification_trigger_an_immediate_refresh(tmp_path: Path) -> None:
+    """F30: with etc/nagios-poller.cfg, an event handler then a notification each reach the sink as one update.
+
+    Nagios runs the shipped definitions: first as global event handlers (a service goes
+    CRITICAL), then, with event handlers disabled and notifications enabled by external
+    command, as the cloud-poller contact's notification commands (a host goes DOWN). Only
+    `poller serve` runs after the first load (no scheduled snapshot), so the updates can
+    only come from the pushed events and the refreshes they trigger.
     """
     require_nagios()
     if shutil.which("curl") is None:
@@ -64,13 +75,12 @@ def test_F30_nagios_event_handler_triggers_an_immediate_refresh(tmp_path: Path) 
     conf.write_text(f"POLLER_URL=http://127.0.0.1:{port}\nPOLLER_SOURCE=mon\nPOLLER_TOKEN={TOKEN}\n"
                     f"POLLER_DELAY=2\nPOLLER_LOG={calls}\n")
     conf.chmod(0o600)
-    prefix = f"{SCRIPT} {conf}"
-    lab = NagiosLab(
-        HOSTS, SERVICES,
-        host_event_handler=f'{prefix} host "$HOSTNAME$" "$HOSTSTATE$" "$HOSTSTATETYPE$" >>{calls} 2>&1',
-        service_event_handler=f'{prefix} service "$HOSTNAME$" "$SERVICEDESC$" "$SERVICESTATE$" '
-                              f'"$SERVICESTATETYPE$" >>{calls} 2>&1',
-    )
+    lab = NagiosLab(HOSTS, SERVICES, extra_objects=etc_objects(conf), contacts=("lab", "cloud-poller"),
+                    main_options=("global_host_event_handler=notify-poller-host",
+                                  "global_service_event_handler=notify-poller-service"))
+    lab.write()
+    verified = lab.verify()
+    assert verified.returncode == 0, verified.stdout[-2000:]
     sink = tmp_path / "out.jsonl"
     with lab:
         wait_until(lambda: all_checked(lab), "every host and service checked once")
@@ -86,18 +96,23 @@ def test_F30_nagios_event_handler_triggers_an_immediate_refresh(tmp_path: Path) 
         out = err = ""
         try:
             wait_until(lambda: _listening(port), "poller serve to listen")
-            service_state(lab, "db1", "pgsql", "CRITICAL")
-            wait_until(lambda: len(sink_notes(sink)) >= 1, "the pushed service update", timeout=30)
-            host_state(lab, "web1", "DOWN")
-            wait_until(lambda: len(sink_notes(sink)) >= 2, "the pushed host update", timeout=30)
+            service_state(lab, "db1", "pgsql", "CRITICAL")  # -> global service event handler
+            wait_until(lambda: len(sink_notes(sink)) >= 1, "the service update pushed by the event handler")
+            lab.command("DISABLE_EVENT_HANDLERS")
+            lab.command("ENABLE_NOTIFICATIONS")
+            wait_until(lambda: "enable_notifications=1" in lab.status(), "notifications enabled")
+            host_state(lab, "web1", "DOWN")  # -> the cloud-poller contact's host notification
+            wait_until(lambda: len(sink_notes(sink)) >= 2, "the host update pushed by the notification")
             time.sleep(2)  # a debounce window more: nothing else may arrive
         finally:
             serve.send_signal(signal.SIGTERM)
             out, err = serve.communicate(timeout=30)
+        nagios_log = (lab.dir / "var" / "nagios.log").read_text()
     notes = sink_notes(sink)
     assert [(n["action"], n["key"], n["state"]) for n in notes] == [
         ("update", "db1/pgsql", "CRITICAL"), ("update", "web1", "DOWN")], err
-    assert all(n["run_id"] is None or n["run_id"] > 1 for n in notes)
+    assert "SERVICE EVENT HANDLER: db1;pgsql;CRITICAL;HARD;1;notify-poller-service" in nagios_log
+    assert "HOST NOTIFICATION: cloud-poller;web1;DOWN;notify-poller-host" in nagios_log
     assert serve.returncode == 0, err
     assert TOKEN not in out + err
     assert not calls.exists() or calls.read_text() == ""  # the script reported no failure
