@@ -40,6 +40,7 @@ from poller.service.backoff import Backoff
 from poller.service.clock import ClockWatch, moved_run_time
 from poller.service.health import Freshness
 from poller.service.metrics import Metrics, MetricsServer
+from poller.service.sdnotify import Notifier
 
 log = structlog.get_logger("poller.service")
 
@@ -152,6 +153,7 @@ class Service:
         self.backoff = Backoff()  # sources whose credentials were rejected (lockout safety)
         self.server: MetricsServer | None = None
         self.events: Any = None  # the embedded push-event intake (poller.events.EventService), when configured
+        self.notifier = Notifier()  # systemd readiness and watchdog (a no-op outside Type=notify)
         self._sources = {s.name: s for s in config.sources if s.enabled}
         self._settings = settings_for(config)
         self._dispatcher = build_dispatcher(config, store, include_stdout=True)
@@ -221,14 +223,17 @@ class Service:
     def serve(self) -> int:
         """Run until a stop is requested, reloading on request; then stop gracefully and return 0."""
         while self._stop_reason is None:
-            self._wake.wait(1.0)
+            self._wake.wait(min(1.0, self.notifier.ping_interval or 1.0))
             self._wake.clear()
+            if self._scheduler.running:
+                self.notifier.ping_if_due()  # systemd's watchdog: this loop and the scheduler are alive
             step = self._clock_watch.check()
             if step is not None:
                 self._on_clock_step(step)
             if self._reload_requested and self._stop_reason is None:
                 self._reload_requested = False
                 self.reload()
+        self.notifier.stopping(f"stopping ({self._stop_reason})")
         self.stop()
         return 0
 
@@ -637,6 +642,7 @@ def run_service(config_path: str) -> int:
         if not log_debug_enabled():
             logging.getLogger("apscheduler").setLevel(logging.ERROR)  # our own events say what it would
         service.start()
+        service.notifier.ready(f"polling {len(service._sources)} sources")
         return service.serve()
     finally:
         store.close()
