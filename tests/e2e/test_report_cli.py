@@ -41,7 +41,7 @@ class TestDiff:
     def test_unwritable_output_is_one_line_exit_2(self, changed: Path) -> None:
         """-o into a missing directory: exit 2, one line, no traceback."""
         result = poller("diff", "--format", "html", "-o", str(changed / "no" / "r.html"), cwd=changed)
-        assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+        assert result.returncode == 2 and result.stderr.strip().count("\n") == 0 and "Traceback" not in result.stderr
 
     def test_bad_zone_is_usage_error(self, changed: Path) -> None:
         """--tz naming no zone exits 2 with one line."""
@@ -70,8 +70,8 @@ class TestHistory:
     def test_unknown_exits_1(self, changed: Path) -> None:
         """An unknown TYPE/KEY is one line and exit 1."""
         result = poller("history", "vm/zzz", cwd=changed)
-        assert result.returncode == 1
-        assert result.stderr == "poller: error: no entity vm/zzz: not in the baseline nor in the recorded changes\n"
+        assert result.returncode == 1 and result.stderr.strip().count("\n") == 0
+        assert "poller: error: no entity vm/zzz: not in the baseline nor in the recorded changes" in result.stderr
 
     def test_malformed_ref_exits_2(self, changed: Path) -> None:
         """A reference without a slash is a usage error."""
@@ -95,4 +95,5 @@ class TestShow:
     def test_unknown_exits_1(self, changed: Path) -> None:
         """An unknown TYPE/KEY is one line and exit 1."""
         result = poller("show", "vm/zzz", cwd=changed)
-        assert result.returncode == 1 and result.stderr == "poller: error: no entity vm/zzz in the baseline\n"
+        assert result.returncode == 1 and result.stderr.strip().count("\n") == 0
+        assert "poller: error: no entity vm/zzz in the baseline" in result.stderr
