@@ -7,6 +7,7 @@ the listing incomplete with an error naming the file and line; it never guesses.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,7 @@ class StaticCollector(Collector):
             raise ListingIncomplete(f"{path}: cannot open ({exc.strerror})") from None
         loads, to_entity = orjson.loads, entity_from_record
         with handle:
+            before = _identity(handle)
             for number, line in enumerate(handle, 1):
                 try:
                     raw = loads(line)
@@ -117,6 +119,7 @@ class StaticCollector(Collector):
                     raise ListingIncomplete(f"{path}:{number}: {exc}") from None
                 if entity.type == type_name:
                     yield entity
+            _check_whole(path, handle, before)
 
     def _of_type(self, type_name: str) -> Iterator[Entity]:
         for item in self._records(strict=True):
@@ -151,6 +154,7 @@ class StaticCollector(Collector):
         except OSError as exc:
             raise ListingIncomplete(f"{path}: cannot open ({exc.strerror})") from None
         with handle:
+            before = _identity(handle)
             for number, line in enumerate(handle, 1):
                 if not line.strip():
                     continue
@@ -160,10 +164,14 @@ class StaticCollector(Collector):
                     problem = "not UTF-8" if "utf-8" in str(exc).lower() else "not valid JSON"
                     raise ListingIncomplete(f"{path}:{number}: {problem}") from None
                 yield f"{path}:{number}", raw
+            _check_whole(path, handle, before)
 
     def _document(self, path: Path, kind: str) -> Iterator[tuple[str, Any]]:
         try:
-            data = path.read_bytes()
+            with path.open("rb") as handle:
+                before = _identity(handle)
+                data = handle.read()
+                _check_whole(path, handle, before)
         except OSError as exc:
             raise ListingIncomplete(f"{path}: cannot read ({exc.strerror})") from None
         if kind == "json":
@@ -179,6 +187,21 @@ class StaticCollector(Collector):
         for index, raw in enumerate(doc["entities"]):
             line = lines[index] if index < len(lines) else None
             yield (f"{path}:{line}" if line else f"{path}: entities[{index}]"), raw
+
+
+def _identity(handle: Any) -> tuple[int, int, int]:
+    """What changes when the open file is written to: (inode, size, modification time in ns)."""
+    info = os.fstat(handle.fileno())
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
+def _check_whole(path: Path, handle: Any, before: tuple[int, int, int]) -> None:
+    """A torn read deletes nothing: the open file must not have changed while it was read. A file
+    replaced by rename meanwhile is fine (the open file is the old one, whole); rewriting it in
+    place is what this catches (a line cut in the middle is already invalid JSON)."""
+    if _identity(handle) != before:
+        raise ListingIncomplete(f"{path}: changed while it was being read (write the new inventory to a "
+                                "temporary file and rename it into place)")
 
 
 def _load_yaml(path: Path, data: bytes) -> tuple[Any, list[int | None]]:
