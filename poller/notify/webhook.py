@@ -103,6 +103,9 @@ class WebhookOptions:
     verify: bool | str
     format: str = "notification"
     retry_statuses: frozenset[int] = RETRYABLE_CLIENT_STATUSES
+    # Every secret to sign with (``secret`` first): during a rotation a request carries one
+    # signature per secret, so receivers on the old and on the new secret both verify it (S03).
+    secrets: tuple[str, ...] = ()
 
 
 class _Failure(Exception):
@@ -200,7 +203,8 @@ class WebhookSink:
         if self.options.secret is not None:
             timestamp = str(int(self._clock()))
             headers[TIMESTAMP_HEADER] = timestamp
-            headers[SIGNATURE_HEADER] = sign(self.options.secret, timestamp, body)
+            headers[SIGNATURE_HEADER] = " ".join(
+                sign(secret, timestamp, body) for secret in (self.options.secrets or (self.options.secret,)))
         return headers
 
     def _error(self, failure: _Failure, record: OutboxRecord, done: int, total: int) -> DeliveryError:
@@ -281,7 +285,7 @@ def _describe(exc: BaseException, timeout: float) -> str:
 def _sensitive_strings(options: WebhookOptions) -> list[str]:
     """Everything that must never reach a message: secret, header values, userinfo, query."""
     parts = urlsplit(options.url)
-    values = [options.secret or "", *options.headers.values(), parts.query]
+    values = [options.secret or "", *options.secrets, *options.headers.values(), parts.query]
     if parts.username is not None:
         # requests sends userinfo as Basic auth; a lone username is often a token (https://<token>@host/).
         user, password = unquote(parts.username), unquote(parts.password or "")
@@ -307,7 +311,8 @@ def validate_options(name: str, options: Mapping[str, Any]) -> WebhookOptions:
         url=url,
         timeout=timeout_option(name, options.get("timeout", DEFAULT_TIMEOUT)),
         headers=headers,
-        secret=_secret(name, options.get("secret")),
+        secret=_secrets(name, options.get("secret"))[0] if options.get("secret") is not None else None,
+        secrets=_secrets(name, options.get("secret")),
         batch_size=_batch_size(name, options.get("batch_size", 1)),
         verify=_verify(name, options.get("verify", True)),
         format=_format(name, options.get("format", FORMATS[0])),
@@ -336,12 +341,14 @@ def _header_map(name: str, value: Any) -> dict[str, str]:
     return headers
 
 
-def _secret(name: str, value: Any) -> str | None:
+def _secrets(name: str, value: Any) -> tuple[str, ...]:
+    """One secret, or a list of them while rotating (the first is the new one)."""
     if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise problem(name, "secret", "must be a non-empty string")
-    return value
+        return ()
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values):
+        raise problem(name, "secret", "must be a non-empty string, or a list of them while rotating")
+    return tuple(values)
 
 
 def _batch_size(name: str, value: Any) -> int:
