@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.collectors.nagios.conftest import summary
 from tests.e2e.test_cli import ROOT, lines, poller
 
 PLUGIN_PATH = str(ROOT / "tests" / "plugin_example")
@@ -118,8 +119,8 @@ def test_F04_class_path_plugin_wrong_token_fails_one_line_deletes_nothing(tmp_pa
     assert run("snapshot", cwd=cwd).returncode == 0
     result = run("snapshot", cwd=cwd, token="wrong-token-canary")
     assert result.returncode == 1 and lines(result.stdout) == []
-    summary = result.stderr.strip().splitlines()[-1]
-    assert summary.startswith("inv: failed") and "rejected the token (HTTP 401)" in summary
+    line = summary(result.stderr, "inv")
+    assert line.startswith("inv: failed") and "rejected the token (HTTP 401)" in line, result.stderr
     assert "Traceback" not in result.stderr and "canary" not in result.stderr
     assert lines(run("snapshot", cwd=cwd).stdout) == []  # both items still in the baseline
 

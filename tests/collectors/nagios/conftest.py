@@ -108,3 +108,18 @@ def snapshot(config: Path, password: str, **environ: str) -> tuple[int, list[dic
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
     )
     return result.returncode, [json.loads(line) for line in result.stdout.splitlines() if line.strip()], result.stderr
+
+
+def summary(stderr: str, source: str = "mon") -> str:
+    """The source's one summary line from a command's stderr, as text on a console or a JSON log event when piped."""
+    for line in reversed(stderr.splitlines()):
+        if line.startswith(f"{source}: "):
+            return line
+        if line.startswith("{"):
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("event") == "source_summary" and event.get("source") == source:
+                return str(event.get("text", ""))
+    return ""

@@ -25,6 +25,7 @@ from tests.collectors.nagios.conftest import (
     host_state,
     service_state,
     snapshot,
+    summary,
     wait_until,
     write_config,
 )
@@ -143,9 +144,9 @@ def test_F04_F02_source_wide_failures_are_one_line_each_and_delete_nothing(lab: 
 
     def fails_with(expected: str, password: str = lab.password) -> None:
         code, notes, stderr = snapshot(config, password)
-        summary = stderr.strip().splitlines()[-1]
+        line = summary(stderr)
         assert (code, notes) == (1, []), stderr
-        assert summary.startswith("mon: failed, 0 listed, 0 created, 0 updated, 0 deleted") and expected in summary
+        assert line.startswith("mon: failed, 0 listed, 0 created, 0 updated, 0 deleted") and expected in line, stderr
         assert "canary" not in stderr and "Traceback" not in stderr and lab.password not in stderr
 
     fails_with("rejected the credentials (HTTP 401)", password="wrong-PASSWORD-canary")
