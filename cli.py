@@ -354,7 +354,7 @@ def diff(
     store = obj.store(obj.config())
     counted = history.Counted(history.notifications(store, source=source, since=start, run_id=run_id, entity_type=entity_type))
     scope = "".join(f" {label} {value}" for label, value in (("of source", source), ("of type", entity_type)) if value)
-    title = f"Changes in run {run_id}{scope}" if run_id is not None else f"Changes{scope} since {since or '24h'}"
+    title = f"Changes{scope} " + (f"in run {run_id}" if run_id is not None else history.describe_since(since or "24h"))
     end = None if run_id is not None else now
     _emit(render.diff_report_chunks(counted, fmt, title, start=start, end=end, tz=tz), output, lambda: f"{counted.count} changes")
 

@@ -32,6 +32,11 @@ def parse_since(text: str, now: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def describe_since(text: str) -> str:
+    """``in the last 2h`` for a duration, ``since 2026-11-01T00:00:00Z`` for a time (as the user wrote it)."""
+    return f"since {text}" if parse_duration(text) is None else f"in the last {text}"
+
+
 def notifications(
     store: Store, *, source: str | None = None, since: datetime | None = None, run_id: int | None = None,
     entity_type: str | None = None,

@@ -98,3 +98,28 @@ class TestShow:
         with pytest.raises(ConfigError, match="src, other|other, src"):
             inventory.entity_view(store, "vm", "a")
         assert inventory.entity_view(store, "vm", "a", "other").entity.source == "other"
+
+
+class TestArguments:
+    """Parsing what the entity views and the report take on the command line."""
+
+    def test_ref_keeps_slashes_in_key(self) -> None:
+        """TYPE/KEY splits at the first slash: a key may hold slashes (libvirt volume paths)."""
+        assert history.parse_ref("libvirt.storage_volume//var/lib/a.qcow2") == ("libvirt.storage_volume", "/var/lib/a.qcow2")
+
+    def test_ref_without_key_is_usage_error(self) -> None:
+        """A reference without TYPE/ is a ConfigError (exit 2)."""
+        with pytest.raises(ConfigError, match="TYPE/KEY"):
+            history.parse_ref("compute.server")
+
+    def test_zone_names(self) -> None:
+        """--tz takes UTC, local and IANA names, and refuses anything else."""
+        assert str(history.parse_tz("Europe/Berlin")) == "Europe/Berlin" and history.parse_tz("utc").utcoffset(None) is not None
+        assert history.parse_tz("local") is not None
+        with pytest.raises(ConfigError, match="--tz"):
+            history.parse_tz("Mars/Olympus")
+
+    def test_title_says_the_period(self) -> None:
+        """A duration reads "in the last 2h", a time "since <time>"."""
+        assert history.describe_since("2h") == "in the last 2h"
+        assert history.describe_since("2026-11-01T00:00:00Z") == "since 2026-11-01T00:00:00Z"
