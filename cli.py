@@ -41,11 +41,11 @@ class Context:
 
         return load_config(find_config(self.config_path))
 
-    def store(self, config: Any) -> Any:
-        """The baseline store the configuration names."""
+    def store(self, config: Any, *, readonly: bool = False) -> Any:
+        """The baseline store the configuration names (``readonly``: never locks or migrates)."""
         from poller.run.snapshot import open_config_store
 
-        return open_config_store(config)
+        return open_config_store(config, readonly=readonly)
 
 
 def errors_to_exit(func: F) -> F:
@@ -351,7 +351,7 @@ def diff(
 
     tz, now = history.parse_tz(tz_name), datetime.now(UTC)
     start = None if run_id is not None else history.parse_since(since or "24h", now)
-    store = obj.store(obj.config())
+    store = obj.store(obj.config(), readonly=True)
     counted = history.Counted(history.notifications(store, source=source, since=start, run_id=run_id, entity_type=entity_type))
     scope = "".join(f" {label} {value}" for label, value in (("of source", source), ("of type", entity_type)) if value)
     title = f"Changes{scope} " + (f"in run {run_id}" if run_id is not None else history.describe_since(since or "24h"))
@@ -378,7 +378,7 @@ def history_command(obj: Context, ref: str, source: str | None, fmt: str, tz_nam
     entity_type, key = history.parse_ref(ref)
     tz = history.parse_tz(tz_name)
     config = obj.config()
-    found = history.entity_history(obj.store(config), entity_type, key, source=source,
+    found = history.entity_history(obj.store(config, readonly=True), entity_type, key, source=source,
                                    history_days=config.baseline.history_days)
     name = found.notes[-1].get("name") if found.notes else found.held[0].name
     title = f"History of {ref}" + (f" ({name})" if name else "")
@@ -404,7 +404,7 @@ def show_command(obj: Context, ref: str, source: str | None, fmt: str, tz_name: 
 
     entity_type, key = history.parse_ref(ref)
     tz = history.parse_tz(tz_name)
-    view = inventory.entity_view(obj.store(obj.config()), entity_type, key, source)
+    view = inventory.entity_view(obj.store(obj.config(), readonly=True), entity_type, key, source)
     click.echo(render.entity_view(view.as_dict(), fmt, tz=tz))
 
 
@@ -425,7 +425,7 @@ def notifications_status(obj: Context, fmt: str) -> None:
 
     config = obj.config()
     sinks = [build_sink(s) for s in config.notify.sinks]
-    rows = admin.status(obj.store(config), sinks)
+    rows = admin.status(obj.store(config, readonly=True), sinks)
     if fmt == "json":
         click.echo(render.json_text([r.as_dict() for r in rows]))
         return
@@ -490,7 +490,7 @@ def baseline_show(obj: Context, source: str | None, fmt: str) -> None:
     """
     from poller import inventory, render
 
-    rows = inventory.show(obj.store(obj.config()), source)
+    rows = inventory.show(obj.store(obj.config(), readonly=True), source)
     if fmt == "json":
         click.echo(render.json_text([{"source": r.source, "type": r.entity_type, "entities": r.count, "epoch": r.epoch}
                                      for r in rows]))
@@ -513,7 +513,7 @@ def baseline_export(obj: Context, source: str | None, output: str) -> None:
     """
     from poller import inventory
 
-    rows = inventory.export_rows(obj.store(obj.config()), source)
+    rows = inventory.export_rows(obj.store(obj.config(), readonly=True), source)
     with click.open_file(output, "wb") as handle:
         for row in rows:
             handle.write(orjson.dumps(row) + b"\n")
@@ -572,7 +572,7 @@ def sources(obj: Context, fmt: str) -> None:
     from poller.service import status
 
     config = obj.config()
-    records = status.source_records(config, obj.store(config))
+    records = status.source_records(config, obj.store(config, readonly=True))
     if fmt == "json":
         click.echo(render.json_text(records))
     else:

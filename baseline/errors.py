@@ -2,6 +2,8 @@
 
     BaselineError               root: the baseline cannot do what was asked
     ├── StoreUnavailable        the database cannot be opened, read or written
+    │   ├── StoreBusy           a lock wait or statement ran past baseline.lock_timeout / statement_timeout
+    │   └── SchemaBehind        a read-only command found a schema older than this cloud-poller's
     ├── StoreMisconfigured      baseline.url does not parse or its driver is not installed (exit 2)
     ├── StoreCorrupt            the database holds something we cannot read (never recreated silently)
     └── CanonicalError          a value cannot be serialized by the canonical rules
@@ -28,3 +30,11 @@ class StoreCorrupt(BaselineError):
 
 class CanonicalError(BaselineError):
     """A value is outside what the canonical serialization accepts."""
+
+
+class StoreBusy(StoreUnavailable):
+    """A lock wait (``baseline.lock_timeout``) or a statement (``statement_timeout``) timed out."""
+
+
+class SchemaBehind(StoreUnavailable):
+    """A read-only opening found the schema older than this release; only writers migrate."""

@@ -70,7 +70,7 @@ runs = Table(
     Column("holder", String(255), nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True), nullable=True),
-    Column("status", String(32), nullable=False),  # running | ok | partial | failed | abandoned
+    Column("status", String(32), nullable=False),  # running | ok | partial | failed | abandoned | lease_lost
     Column("summary", Text, nullable=True),  # JSON: counts per type, errors, held deletions
 )
 Index("ix_poller_runs_source", runs.c.source, runs.c.id)
@@ -117,6 +117,9 @@ leases = Table(
     Column("holder", String(255), nullable=False),
     Column("host", String(255), nullable=False),
     Column("pid", Integer, nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),  # set by the database's clock
+    # The fencing token: raised by one each time the lease changes hands, never reset (a
+    # released lease keeps its row with holder ''), so a run's token names its tenure.
+    Column("token", BigInteger, nullable=False, server_default="0"),
 )
 

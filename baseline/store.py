@@ -14,7 +14,7 @@ import socket
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from baseline import schema
-from baseline.errors import StoreCorrupt, StoreMisconfigured, StoreUnavailable
+from baseline.errors import SchemaBehind, StoreBusy, StoreCorrupt, StoreMisconfigured, StoreUnavailable
 from baseline.rows import (
     CursorRow,
     OutboxRow,
@@ -88,8 +88,19 @@ def check_url(url: str | None) -> Any:
     return parsed
 
 
-def open_store(url: str | None = None) -> Store:
-    """Open (creating and migrating as needed) the baseline database at ``url``."""
+def open_store(
+    url: str | None = None, *, readonly: bool = False, lock_timeout: float | None = None,
+    statement_timeout: float | None = None,
+) -> Store:
+    """Open the baseline database at ``url``; a writer creates and migrates it as needed.
+
+    ``readonly`` (the reporting commands) never takes SQLite's write lock and never
+    upgrades an existing schema: it fails with SchemaBehind when the schema is older than
+    this release. Only a database with no schema at all is created (under the migration
+    lock, see ``Store.migrate``). ``lock_timeout`` bounds every lock wait (SQLite's busy
+    timeout, PostgreSQL's ``lock_timeout``; default 30 s and 10 s), ``statement_timeout``
+    every PostgreSQL statement (default 300 s).
+    """
     url = url or default_url()
     safe = redact_url(url)
     parsed = check_url(url)
@@ -100,65 +111,133 @@ def open_store(url: str | None = None) -> Store:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreUnavailable(f"cannot create the directory of baseline {safe}: {exc.strerror}") from exc
+    if lock_timeout is None:
+        lock_timeout = SQLITE_LOCK_TIMEOUT if is_sqlite else PG_LOCK_TIMEOUT
+    if statement_timeout is None:
+        statement_timeout = PG_STATEMENT_TIMEOUT
     try:
-        engine = sa.create_engine(parsed, **_engine_options(is_sqlite))
+        engine = sa.create_engine(parsed, **_engine_options(is_sqlite, lock_timeout, statement_timeout))
     except Exception as exc:  # e.g. a driver that is not installed
         raise StoreUnavailable(f"cannot use baseline {safe}: {type(exc).__name__}") from exc
     if is_sqlite:
-        _configure_sqlite(engine)
-    store = Store(engine, safe)
-    store.migrate()
+        _configure_sqlite(engine, lock_timeout, readonly)
+    store = Store(engine, safe, readonly=readonly, lock_timeout=lock_timeout, statement_timeout=statement_timeout)
+    if readonly:
+        store.check_schema()
+    else:
+        store.migrate()
     return store
 
 
-def _engine_options(is_sqlite: bool) -> dict[str, Any]:
+# Default bounds of lock waits and statements (baseline.lock_timeout / statement_timeout).
+SQLITE_LOCK_TIMEOUT = 30.0  # a run's commit holds SQLite's single write lock throughout
+PG_LOCK_TIMEOUT = 10.0
+PG_STATEMENT_TIMEOUT = 300.0
+# PostgreSQL advisory lock key held by the process that migrates ("pollMIGR").
+MIGRATION_LOCK = 0x706F6C6C4D494752
+
+
+def _engine_options(is_sqlite: bool, lock_timeout: float, statement_timeout: float) -> dict[str, Any]:
     if is_sqlite:
-        return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+        return {"connect_args": {"timeout": lock_timeout, "check_same_thread": False}}
     # No server-side prepared statements: after a bulk first load the table has no statistics
     # yet, and a generic plan for "UPDATE ... WHERE source, type, key" chose a sequential scan
     # per row (10,000 updates took 90 s); planned with their values they use the primary key.
-    return {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10, "prepare_threshold": None}}
+    options = f"-c lock_timeout={int(lock_timeout * 1000)} -c statement_timeout={int(statement_timeout * 1000)}"
+    return {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10, "prepare_threshold": None, "options": options}}
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, lock_timeout: float, readonly_store: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={int(lock_timeout * 1000)}")
+        if not readonly_store:
+            cur.execute("PRAGMA journal_mode=WAL")  # WAL: readers never wait for the writer
         cur.execute("PRAGMA synchronous=FULL")
-        cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        # Read-then-write transactions take the write lock up front (no upgrade deadlocks).
-        readonly = conn.get_execution_options().get("poller_readonly", False)
-        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+        # Writing transactions (Store.transaction, the migration) take the write lock up front
+        # (no upgrade deadlocks); every read is a plain BEGIN, which in WAL mode never waits for
+        # a writer. A read-only store never asks for the write lock.
+        write = not readonly_store and conn.get_execution_options().get("poller_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
 class Store:
     """The baseline database; see the module docstring for what it promises."""
 
-    def __init__(self, engine: Engine, safe_url: str) -> None:
+    def __init__(
+        self, engine: Engine, safe_url: str, *, readonly: bool = False, lock_timeout: float = PG_LOCK_TIMEOUT,
+        statement_timeout: float = PG_STATEMENT_TIMEOUT,
+    ) -> None:
         self.engine = engine
         self.url = safe_url
         self.dialect = engine.dialect.name
+        self.readonly = readonly
+        self.lock_timeout = lock_timeout
+        self.statement_timeout = statement_timeout
 
     # ------------------------------------------------------------------ lifecycle
 
     def migrate(self) -> None:
-        """Bring the schema to the newest migration (run on every open; cheap when current)."""
+        """Bring the schema to the newest migration (run on every writing open; cheap when
+        current). Serialized: on PostgreSQL under an advisory lock held on one connection
+        across the migration, on SQLite inside one BEGIN IMMEDIATE transaction; a process
+        that waited finds the schema current and does nothing."""
+        with self._errors("migrate"):
+            with self.engine.connect() as conn, conn.begin():
+                if self._is_current(conn):
+                    return
+            if self.dialect == "postgresql":
+                self._migrate_postgresql()
+            else:
+                # BEGIN IMMEDIATE: the others wait here for the write lock, then find it current.
+                with self.engine.connect().execution_options(poller_write=True) as conn, conn.begin():
+                    self._upgrade(conn)
+
+    def _migrate_postgresql(self) -> None:
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as locker:
+            # Wait for another migrating process as long as a statement may run, not lock_timeout.
+            locker.exec_driver_sql(f"SET lock_timeout = {int(self.statement_timeout * 1000)}")
+            locker.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK})")
+            try:
+                with self.engine.begin() as conn:
+                    self._upgrade(conn)
+            finally:
+                locker.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK})")
+                locker.exec_driver_sql("RESET lock_timeout")
+
+    def _upgrade(self, conn: Connection) -> None:
         from alembic import command
         from alembic.config import Config
 
+        if self._is_current(conn):
+            return
         cfg = Config()
         cfg.set_main_option("script_location", str(_MIGRATIONS))
-        with self._errors("migrate"), self.engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+    def check_schema(self) -> None:
+        """For a read-only store: fail with SchemaBehind when the schema is older than this
+        release (never migrating it); a database without any schema yet is created."""
+        with self._errors("read the baseline"), self.engine.connect() as conn, conn.begin():
             if self._is_current(conn):
                 return
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            from alembic.runtime.migration import MigrationContext
+
+            empty = not MigrationContext.configure(conn).get_current_heads()
+        if empty:
+            self.migrate()  # a new database: nothing can be writing it yet but another creator
+            return
+        raise SchemaBehind(
+            f"baseline {self.url}: the schema is behind this cloud-poller; read-only commands never upgrade it:"
+            " run a writing command (`poller snapshot` or `poller run`) first"
+        )
 
     def _is_current(self, conn: Connection) -> bool:
         from alembic.runtime.migration import MigrationContext
@@ -175,8 +254,10 @@ class Store:
 
         cfg = Config()
         cfg.set_main_option("script_location", str(_MIGRATIONS))
-        heads = set(ScriptDirectory.from_config(cfg).get_heads())
-        if current and not set(current) <= heads and not heads <= set(current):
+        script = ScriptDirectory.from_config(cfg)
+        heads = set(script.get_heads())
+        known = {rev.revision for rev in script.walk_revisions()}
+        if not set(current) <= known:
             raise StoreCorrupt(f"baseline {self.url} was written by a newer cloud-poller (schema {current})")
         return set(current) == heads
 
@@ -191,6 +272,8 @@ class Store:
         except (StoreCorrupt, StoreUnavailable):
             raise
         except SQLAlchemyError as exc:
+            if _is_timeout(exc):
+                raise StoreBusy(f"baseline {self.url}: baseline DB busy, cannot {doing} ({_db_reason(exc)})") from exc
             raise StoreUnavailable(f"baseline {self.url}: cannot {doing} ({_db_reason(exc)})") from exc
         except OSError as exc:
             raise StoreUnavailable(f"baseline {self.url}: cannot {doing} ({exc.strerror or type(exc).__name__})") from exc
@@ -202,15 +285,20 @@ class Store:
         A ``readonly`` transaction is always rolled back (dry runs use it).
         """
         with self._errors("write" if not readonly else "read"):
-            conn = self.engine.connect().execution_options(poller_readonly=readonly)
+            conn = self.engine.connect().execution_options(poller_write=not readonly)
             try:
                 trans = conn.begin()
+                tx = Transaction(conn, self.dialect, lock_wait=self.statement_timeout)
                 try:
-                    yield Transaction(conn, self.dialect)
+                    yield tx
+                    if not readonly:
+                        tx.write_outbox()  # under the outbox lock, in commit order
                 except BaseException:
+                    tx.discard()
                     trans.rollback()
                     raise
                 if readonly:
+                    tx.discard()
                     trans.rollback()
                 else:
                     trans.commit()
@@ -252,7 +340,7 @@ class Store:
     def _raw_query(self, sql: str, params: tuple[Any, ...]) -> Iterator[list[tuple[Any, ...]]]:
         """Rows in chunks straight from the driver's cursor (Row objects cost twice as much)."""
         placeholder = "?" if self.dialect == "sqlite" else "%s"
-        with self.engine.connect().execution_options(poller_readonly=True) as conn:
+        with self.engine.connect() as conn:
             raw = conn.connection.driver_connection
             assert raw is not None
             if self.dialect == "postgresql":
@@ -455,39 +543,56 @@ class Store:
 
     # ------------------------------------------------------------------ leases
 
-    def acquire_lease(self, source: str, holder: str, expires_at: datetime, now: datetime) -> bool:
-        """Take (or renew) the source's lease; False while another live holder has it."""
-        lease = schema.leases
+    def acquire_lease(self, source: str, holder: str, ttl: float) -> int | None:
+        """Take the source's lease for ``ttl`` seconds (database clock); returns its fencing
+        token, or None while another live holder has it (or the wait for its row timed out).
+
+        Taken when free, released, expired, or held by a dead process of this host. Taking
+        it closes the ``running`` runs the previous holders left as ``abandoned``.
+        """
         host, pid = socket.gethostname(), os.getpid()
         try:
             with self.transaction() as tx:
-                row = tx.conn.execute(sa.select(lease).where(lease.c.source == source)).first()
-                values = {"holder": holder, "host": host, "pid": pid, "expires_at": expires_at}
-                if row is None:
-                    tx.conn.execute(sa.insert(lease).values(source=source, **values))
-                    return True
-                stale = utc(row.expires_at) <= now or (row.host == host and not _pid_alive(row.pid))  # type: ignore[operator]
-                if row.holder != holder and not stale:
-                    return False
-                tx.conn.execute(sa.update(lease).where(lease.c.source == source).values(**values))
-                return True
+                token = tx.take_lease(source, holder, host, pid, ttl)
+                if token is None:
+                    row = tx.lease_row(source)
+                    if row is None or row.host != host or row.pid == pid or _pid_alive(row.pid):
+                        return None
+                    token = tx.take_lease_from(source, int(row.token), holder, host, pid, ttl)
+                    if token is None:
+                        return None
+                tx.abandon_runs(source, holder, datetime.now(UTC))
+                return token
+        except StoreBusy:
+            return None  # another transaction holds the lease row (a commit): it is busy
         except StoreUnavailable as exc:
             if isinstance(exc.__cause__, IntegrityError):
-                return False
+                return None
             raise
 
+    def renew_lease(self, source: str, holder: str, token: int, ttl: float) -> bool:
+        """Extend our lease; False if it expired or changed hands (it is never re-created)."""
+        with self.transaction() as tx:
+            return tx.renew_lease(source, holder, token, ttl)
+
     def lease_holder(self, source: str) -> str | None:
-        """Who holds the source's lease now (None when free)."""
+        """Who holds the source's lease now (None when free or released)."""
         lease = schema.leases
         with self._errors("read leases"), self.engine.connect() as conn:
             row = conn.execute(sa.select(lease).where(lease.c.source == source)).first()
-        return None if row is None else row.holder
+        return None if row is None or not row.holder else row.holder
 
-    def release_lease(self, source: str, holder: str) -> None:
-        """Give the lease back if we hold it."""
+    def lease_token(self, source: str) -> int:
+        """The source's current fencing token (0 before its first lease)."""
         lease = schema.leases
+        with self._errors("read leases"), self.engine.connect() as conn:
+            token = conn.execute(sa.select(lease.c.token).where(lease.c.source == source)).scalar_one_or_none()
+        return int(token or 0)
+
+    def release_lease(self, source: str, holder: str, token: int | None = None) -> bool:
+        """Give the lease back if ``holder`` (with ``token``) still has it; True if it did."""
         with self.transaction() as tx:
-            tx.conn.execute(sa.delete(lease).where(lease.c.source == source, lease.c.holder == holder))
+            return tx.release_lease(source, holder, token)
 
     # ------------------------------------------------------------------ runs
 
@@ -513,7 +618,7 @@ class Store:
         table until autovacuum gets to it, and key lookups planned meanwhile scanned the
         whole table (a second snapshot's 10,000 updates took 30 s instead of 3).
         """
-        options = {"isolation_level": "AUTOCOMMIT"} if self.dialect == "postgresql" else {"poller_readonly": True}
+        options = {"isolation_level": "AUTOCOMMIT"} if self.dialect == "postgresql" else {}
         with self._errors("analyze the baseline"), self.engine.connect().execution_options(**options) as conn:
             if self.dialect == "postgresql":
                 conn.exec_driver_sql("ANALYZE poller_entities")
@@ -590,6 +695,16 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _is_timeout(exc: SQLAlchemyError) -> bool:
+    """A lock wait or statement that ran out of time (PostgreSQL lock/statement timeout,
+    SQLite's busy timeout)."""
+    orig = getattr(exc, "orig", None)
+    sqlstate = getattr(orig, "sqlstate", None)
+    if sqlstate in ("55P03", "57014"):  # lock_not_available, query_canceled (statement_timeout)
+        return True
+    return "database is locked" in str(orig or "")
 
 
 def _db_reason(exc: SQLAlchemyError) -> str:

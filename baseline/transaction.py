@@ -2,10 +2,19 @@
 
 Everything written through one Transaction commits together or not at all; the store
 opens it (``Store.transaction()``). Bulk inserts go straight to the driver.
+
+Outbox rows are appended in commit order: ``append_outbox`` only spools them; just before
+the commit the store calls ``write_outbox``, which takes the outbox lock (PostgreSQL:
+a transaction-scoped advisory lock; SQLite: the single writer already holds the database
+lock) and inserts them, so a row's ``seq`` is never lower than that of a row committed
+before it and a sink's cursor never passes a row still to commit. The lease statements
+(take, renew, fence, release) are single conditional statements on the database's clock.
 """
 
 from __future__ import annotations
 
+import pickle
+import tempfile
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -20,13 +29,33 @@ from baseline.rows import StoredEntity, compress, stored_entity
 
 _BATCH = 500
 
+# The PostgreSQL advisory lock key that serializes outbox appends ("pollOUTB").
+OUTBOX_LOCK = 0x706F6C6C4F555442
+
+
+def db_now(dialect: str) -> str:
+    """SQL for the database's current time, comparable with stored timestamps."""
+    if dialect == "postgresql":
+        return "clock_timestamp()"
+    # SQLAlchemy stores SQLite datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff' text; %f gives milliseconds.
+    return "(strftime('%Y-%m-%d %H:%M:%f', 'now') || '000')"
+
+
+def db_later(dialect: str, param: str) -> str:
+    """SQL for the database's current time plus ``:param`` seconds (a float, may be negative)."""
+    if dialect == "postgresql":
+        return f"(clock_timestamp() + make_interval(secs => :{param}))"
+    return f"(strftime('%Y-%m-%d %H:%M:%f', 'now', printf('%+.3f seconds', :{param})) || '000')"
+
 
 class Transaction:
     """Writes (and reads) inside one database transaction; see Store.transaction."""
 
-    def __init__(self, conn: Connection, dialect: str) -> None:
+    def __init__(self, conn: Connection, dialect: str, lock_wait: float | None = None) -> None:
         self.conn = conn
         self.dialect = dialect
+        self._lock_wait = lock_wait  # seconds to wait for the outbox lock (PostgreSQL)
+        self._outbox: Any = None  # temporary file of pickled row batches, until write_outbox
 
     def upsert(self, table: sa.Table, keys: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
         """Insert rows, updating those whose primary key exists."""
@@ -124,8 +153,67 @@ class Transaction:
         return self.conn.execute(sa.select(s.c.epoch).where(s.c.source == source)).scalar_one_or_none()
 
     def append_outbox(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Append notifications; ``body`` is the uncompressed JSON."""
-        self._bulk_insert(schema.outbox, [{**r, "body": compress(r["body"])} for r in rows])
+        """Append notifications; ``body`` is the uncompressed JSON. They are spooled and
+        inserted by ``write_outbox`` just before the commit (see the module docstring)."""
+        if not rows:
+            return
+        if self._outbox is None:
+            self._outbox = tempfile.TemporaryFile(prefix="poller-outbox-")  # noqa: SIM115 - closed by write_outbox or discard
+        pickle.dump([{**r, "body": compress(r["body"])} for r in rows], self._outbox, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def write_outbox(self) -> None:
+        """Take the outbox lock and insert the spooled notifications (the store calls this
+        right before committing; the lock is released by the commit or rollback)."""
+        spool, self._outbox = self._outbox, None
+        if spool is None:
+            return
+        try:
+            self.lock_outbox()
+            next_seq = self._sqlite_next_seq()
+            spool.seek(0)
+            while True:
+                try:
+                    batch = pickle.load(spool)
+                except EOFError:
+                    break
+                if next_seq is not None:
+                    for row in batch:
+                        row["seq"], next_seq = next_seq, next_seq + 1
+                self._bulk_insert(schema.outbox, batch)
+        finally:
+            spool.close()
+
+    def _sqlite_next_seq(self) -> int | None:
+        """SQLite only: the next seq, above every sink's cursor. Without AUTOINCREMENT SQLite
+        hands out max(seq) + 1, so once pruning emptied the outbox a new row would get a seq
+        that cursors have already passed, and would never be delivered. PostgreSQL's
+        sequence never goes back."""
+        if self.dialect != "sqlite":
+            return None
+        sql = (
+            "SELECT max(COALESCE((SELECT max(seq) FROM poller_outbox), 0),"
+            " COALESCE((SELECT max(position) FROM poller_sink_cursors), 0)) + 1"
+        )
+        return int(self.conn.exec_driver_sql(sql).scalar() or 1)
+
+    def lock_outbox(self) -> None:
+        """Serialize outbox appends until this transaction ends, so ``seq`` order is commit
+        order. Every writer of ``poller_outbox`` must call this before inserting."""
+        if self.dialect != "postgresql":
+            return  # SQLite: BEGIN IMMEDIATE already made this the only writer
+        if self._lock_wait is not None:
+            # Another commit holds it only for its outbox insert and commit: wait longer
+            # than for an ordinary row lock, but not forever.
+            self.conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(self._lock_wait * 1000)}")
+        self.conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({OUTBOX_LOCK})")
+        if self._lock_wait is not None:
+            self.conn.exec_driver_sql("SET LOCAL lock_timeout = DEFAULT")
+
+    def discard(self) -> None:
+        """Drop spooled outbox rows (the transaction is rolled back)."""
+        if self._outbox is not None:
+            self._outbox.close()
+            self._outbox = None
 
     def set_type_state(self, source: str, entity_type: str, **values: Any) -> None:
         """Create or update what is remembered about one type's listings."""
@@ -145,9 +233,88 @@ class Transaction:
             self.conn.execute(sa.delete(table).where(table.c.source == source))
 
     def lease_holder(self, source: str) -> str | None:
-        """Who holds the source's lease, as this transaction sees it."""
+        """Who holds the source's lease, as this transaction sees it (None when released)."""
         lease = schema.leases
-        return self.conn.execute(sa.select(lease.c.holder).where(lease.c.source == source)).scalar_one_or_none()
+        holder = self.conn.execute(sa.select(lease.c.holder).where(lease.c.source == source)).scalar_one_or_none()
+        return holder or None
+
+    # ------------------------------------------------------------------ leases
+
+    def take_lease(self, source: str, holder: str, host: str, pid: int, ttl: float) -> int | None:
+        """Take the source's lease if it is free, released or expired (database clock), in
+        one statement; returns the new fencing token, or None while another holder has it."""
+        now, later = db_now(self.dialect), db_later(self.dialect, "ttl")
+        sql = (
+            "INSERT INTO poller_leases (source, holder, host, pid, expires_at, token)"
+            f" VALUES (:source, :holder, :host, :pid, {later}, 1)"
+            " ON CONFLICT (source) DO UPDATE SET holder = excluded.holder, host = excluded.host,"
+            " pid = excluded.pid, expires_at = excluded.expires_at, token = poller_leases.token + 1"
+            f" WHERE poller_leases.holder = '' OR poller_leases.expires_at <= {now}"
+            " RETURNING token"
+        )
+        params = {"source": source, "holder": holder, "host": host, "pid": pid, "ttl": float(ttl)}
+        token = self.conn.execute(sa.text(sql), params).scalar_one_or_none()
+        return None if token is None else int(token)
+
+    def take_lease_from(self, source: str, old_token: int, holder: str, host: str, pid: int, ttl: float) -> int | None:
+        """Take the lease from a holder known to be dead, only if it still has ``old_token``."""
+        sql = (
+            f"UPDATE poller_leases SET holder = :holder, host = :host, pid = :pid, expires_at = {db_later(self.dialect, 'ttl')},"
+            " token = token + 1 WHERE source = :source AND token = :old RETURNING token"
+        )
+        params = {"source": source, "holder": holder, "host": host, "pid": pid, "ttl": float(ttl), "old": old_token}
+        token = self.conn.execute(sa.text(sql), params).scalar_one_or_none()
+        return None if token is None else int(token)
+
+    def lease_row(self, source: str) -> Any:
+        """The lease row (holder, host, pid, token, expires_at, expired) or None."""
+        sql = (
+            f"SELECT holder, host, pid, token, expires_at, expires_at <= {db_now(self.dialect)} AS expired"
+            " FROM poller_leases WHERE source = :source"
+        )
+        typed = sa.text(sql).columns(
+            sa.column("holder"), sa.column("host"), sa.column("pid"), sa.column("token"),
+            sa.column("expires_at", sa.DateTime(timezone=True)), sa.column("expired", sa.Boolean),
+        )
+        return self.conn.execute(typed, {"source": source}).first()
+
+    def renew_lease(self, source: str, holder: str, token: int, ttl: float) -> bool:
+        """Extend our lease by ``ttl`` seconds from the database's now; False (and nothing
+        changed) if it expired or changed hands: a renewal never re-creates a lost lease.
+        Inside a commit's transaction this is the fence: the row stays locked until the end."""
+        sql = (
+            f"UPDATE poller_leases SET expires_at = {db_later(self.dialect, 'ttl')}"
+            " WHERE source = :source AND holder = :holder AND token = :token"
+            f" AND expires_at > {db_now(self.dialect)}"
+        )
+        params = {"source": source, "holder": holder, "token": token, "ttl": float(ttl)}
+        return self.conn.execute(sa.text(sql), params).rowcount == 1
+
+    def assert_lease(self, source: str, holder: str, token: int, ttl: float) -> bool:
+        """The commit's fence: lock the lease row until this transaction ends and check that
+        ``holder`` still has it with ``token`` and unexpired (renewing it); False otherwise."""
+        return self.renew_lease(source, holder, token, ttl)
+
+    def release_lease(self, source: str, holder: str, token: int | None = None) -> bool:
+        """Give the lease back if ``holder`` (with ``token``, when given) still has it; the
+        row stays so the token keeps counting up."""
+        sql = "UPDATE poller_leases SET holder = '' WHERE source = :source AND holder = :holder"
+        params: dict[str, Any] = {"source": source, "holder": holder}
+        if token is not None:
+            sql += " AND token = :token"
+            params["token"] = token
+        return self.conn.execute(sa.text(sql), params).rowcount == 1
+
+    def abandon_runs(self, source: str, holder: str, finished_at: datetime) -> int:
+        """Close the ``running`` run rows of ``source`` not belonging to ``holder`` (their
+        holder lost the lease) as ``abandoned``; how many."""
+        r = schema.runs
+        stmt = (
+            sa.update(r)
+            .where(r.c.source == source, r.c.status == "running", r.c.holder != holder)
+            .values(status="abandoned", finished_at=finished_at)
+        )
+        return self.conn.execute(stmt).rowcount
 
     def finish_run(self, run_id: int, finished_at: datetime, status: str, summary: str) -> None:
         """Record how a run ended."""

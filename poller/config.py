@@ -33,6 +33,8 @@ class BaselineConfig:
     url: str | None = None
     store_payloads: bool = True
     history_days: float = 30.0
+    lock_timeout: float | None = None  # bound on every lock wait (None: 30 s on SQLite, 10 s on PostgreSQL)
+    statement_timeout: float | None = None  # bound on every PostgreSQL statement (None: 5 min)
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class ServiceConfig:
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
     misfire_grace: float = 60.0
+    lease_ttl: float = 30.0  # a source's lease lapses this long after its holder stopped renewing it
 
 
 @dataclass(frozen=True)
@@ -364,11 +367,13 @@ def _as_fraction(value: Any) -> float | None:
 
 def _baseline(v: _Validator, raw: Any) -> BaselineConfig:
     section = v.mapping(raw, "baseline")
-    v.known(section, "baseline", ("url", "store_payloads", "history_days"))
+    v.known(section, "baseline", ("url", "store_payloads", "history_days", "lock_timeout", "statement_timeout"))
     return BaselineConfig(
         url=v.text(section, "url", "baseline", None),
         store_payloads=v.boolean(section, "store_payloads", "baseline", True),
         history_days=v.days(section, "history_days", "baseline", 30.0),
+        lock_timeout=v.duration(section, "lock_timeout", "baseline", None),
+        statement_timeout=v.duration(section, "statement_timeout", "baseline", None),
     )
 
 
@@ -421,7 +426,7 @@ def _notify(v: _Validator, raw: Any) -> NotifyConfig:
 
 def _service(v: _Validator, raw: Any) -> ServiceConfig:
     section = v.mapping(raw, "service")
-    v.known(section, "service", ("workers", "stop_timeout", "metrics_port", "metrics_host", "misfire_grace"))
+    v.known(section, "service", ("workers", "stop_timeout", "metrics_port", "metrics_host", "misfire_grace", "lease_ttl"))
     defaults = ServiceConfig()
     return ServiceConfig(
         workers=v.integer(section, "workers", "service", defaults.workers, minimum=1),
@@ -429,6 +434,7 @@ def _service(v: _Validator, raw: Any) -> ServiceConfig:
         metrics_port=v.integer(section, "metrics_port", "service", None, minimum=0),
         metrics_host=v.text(section, "metrics_host", "service", defaults.metrics_host),
         misfire_grace=v.duration(section, "misfire_grace", "service", defaults.misfire_grace),
+        lease_ttl=v.duration(section, "lease_ttl", "service", defaults.lease_ttl),
     )
 
 

@@ -404,7 +404,7 @@ class EventProcessor:
 
 def _failed_types(outcome: RunResult | None, targets: list[_Target]) -> set[str]:
     """The entity types whose fetch did not complete (every type when the refresh failed outright)."""
-    if outcome is None or outcome.status == "failed":
+    if outcome is None or outcome.status in ("failed", "lease_lost"):
         return {t.etype for t in targets}
     if outcome.status == "busy":
         return set()

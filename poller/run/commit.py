@@ -22,7 +22,7 @@ from poller.config import SourceConfig
 from poller.notification import Change, render
 from poller.run.confirm import deletion_policy
 from poller.run.lease import LeaseKeeper
-from poller.run.outcome import RunAbandoned, RunResult, RunSettings
+from poller.run.outcome import LeaseLost, RunAbandoned, RunResult, RunSettings
 from poller.run.scan import Scan, rehash
 from poller.run.spool import Spool
 
@@ -62,12 +62,17 @@ def _commit(
     keeper: LeaseKeeper | None, deadline: float | None, tombstones: dict[str, dict[str, int]], published: Spool | None,
 ) -> None:
     with store.transaction(readonly=settings.dry_run) as tx:
-        if keeper is not None and not keeper.still_ours(tx):
-            raise RunAbandoned(f"source {source.name}: the lease was lost before commit")
         # Checked again inside the transaction: waiting for the write lock must not carry a
         # timed-out run into a commit the service has already given up on.
         if deadline is not None and time.monotonic() > deadline:
             raise RunAbandoned(f"source {source.name} ran past its timeout of {settings.timeout:g}s")
+        # The fence (F17/F23): the lease row stays locked until this transaction ends, and
+        # only the run holding the current token commits.
+        if keeper is not None and not keeper.still_ours(tx):
+            raise LeaseLost(
+                f"source {source.name}: lease lost before commit (token {keeper.token} is no longer current);"
+                " nothing committed"
+            )
         now = settings.clock()
         epoch, new_epoch = tx.ensure_epoch(source.name, now)
         ctx = _CommitContext(source, settings, result, epoch, new_epoch, now, published=published)

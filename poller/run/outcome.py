@@ -20,6 +20,11 @@ class RunAbandoned(Exception):
     """The run passed its deadline or lost its lease: nothing of it is committed."""
 
 
+class LeaseLost(RunAbandoned):
+    """The commit's fence failed: another run holds the source's lease (or it expired);
+    nothing of this run is committed and it ends as ``lease_lost``."""
+
+
 @dataclass
 class TypeResult:
     """How one entity type fared in one run."""
@@ -49,7 +54,7 @@ class RunResult:
     """How one run of one source ended."""
 
     source: str
-    status: str  # ok | partial | failed | busy
+    status: str  # ok | partial | failed | busy | lease_lost
     started_at: datetime
     finished_at: datetime | None = None
     run_id: int | None = None
@@ -60,6 +65,7 @@ class RunResult:
     holder: str | None = None  # the lease holder id of this run (None when it took no lease)
     # A source-wide failure: "auth" (credentials rejected: never retry at once) or "unreachable".
     failure: str | None = None
+    token: int | None = None  # the fencing token of its lease
     # The committed notifications as (id, source, entity_type, action, body) tuples, spooled
     # during the commit so a million of them need not be read back from the database.
     published: Any = field(default=None, repr=False)
@@ -101,7 +107,7 @@ class RunSettings:
     timeout: float | None = None
     emit: Callable[[bytes], None] | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    lease_ttl: float = 120.0
+    lease_ttl: float = 30.0  # service.lease_ttl; renewed every third of it
     # Planned deletions per type and run confirmed with the collector's fetch (deletion.confirm_max).
     confirm_max: int = 100
     # False for targeted refreshes (push events): they must not look like a listing of the type.

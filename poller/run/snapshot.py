@@ -73,12 +73,15 @@ def settings_for(
         emit=emit,
         timeout=timeout,
         confirm_max=d.confirm_max,
+        lease_ttl=config.service.lease_ttl,
     )
 
 
-def open_config_store(config: Config) -> Store:
-    """The baseline store the config names (the embedded SQLite default otherwise)."""
-    return open_store(config.baseline.url)
+def open_config_store(config: Config, *, readonly: bool = False) -> Store:
+    """The baseline store the config names (the embedded SQLite default otherwise);
+    ``readonly`` for reporting commands (no write lock, no migration)."""
+    b = config.baseline
+    return open_store(b.url, readonly=readonly, lock_timeout=b.lock_timeout, statement_timeout=b.statement_timeout)
 
 
 def build_dispatcher(config: Config, store: Store, *, include_stdout: bool = True) -> Dispatcher:

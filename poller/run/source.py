@@ -9,7 +9,6 @@ incomplete type, a failed run); only a broken store or a bug escapes as an excep
 from __future__ import annotations
 
 import time
-from datetime import timedelta
 
 import structlog
 
@@ -21,11 +20,11 @@ from poller.config import SourceConfig
 from poller.run.commit import commit
 from poller.run.confirm import confirm_deletions
 from poller.run.lease import PROCESS, LeaseKeeper, new_holder
-from poller.run.outcome import RunAbandoned, RunResult, RunSettings, TypeResult
+from poller.run.outcome import LeaseLost, RunAbandoned, RunResult, RunSettings, TypeResult
 from poller.run.scan import Scan, rehash, rules_for, scan_type
 
 __all__ = [
-    "PROCESS", "RunAbandoned", "RunResult", "RunSettings", "TypeResult", "new_holder", "rehash", "rules_for", "run_source",
+    "PROCESS", "LeaseLost", "RunAbandoned", "RunResult", "RunSettings", "TypeResult", "new_holder", "rehash", "rules_for", "run_source",
 ]
 
 log = structlog.get_logger("poller.run")
@@ -51,16 +50,14 @@ def _run(source: SourceConfig, collector: Collector, store: Store, settings: Run
     keeper: LeaseKeeper | None = None
     holder = new_holder()
     if not settings.dry_run:
-        now = settings.clock()
-        if not store.acquire_lease(source.name, holder, now + timedelta(seconds=settings.lease_ttl), now):
+        keeper = LeaseKeeper(store, source.name, settings.lease_ttl, deadline, holder)
+        if not keeper.acquire():
             other = store.lease_holder(source.name)
             result.status = "busy"
             result.error = f"source {source.name} is being run by another process ({other}); skipped"
             log.warning("source_busy", holder=other)
             return result
-        result.holder = holder
-        keeper = LeaseKeeper(store, source.name, settings, holder, deadline)
-        keeper.start()
+        result.holder, result.token = holder, keeper.token
     scans: list[Scan] = []
     try:
         if keeper is not None:
@@ -98,6 +95,14 @@ def _run(source: SourceConfig, collector: Collector, store: Store, settings: Run
             _analyze(store)
     except _Failed:
         pass
+    except LeaseLost as exc:
+        # F17/F23: another run took the source over (this process froze or stalled past its
+        # lease): nothing of this run is committed, so the baseline never goes backwards.
+        result.status, result.error = "lease_lost", str(exc)
+        for t in result.types:
+            t.created = t.updated = t.deleted = 0
+        log.error("run_lease_lost", reason=str(exc), token=result.token)
+        _record_failure(store, result, settings)
     except RunAbandoned as exc:
         result.status, result.error = "partial", str(exc)
         for t in result.types:
@@ -112,11 +117,7 @@ def _run(source: SourceConfig, collector: Collector, store: Store, settings: Run
         for scan in scans:
             scan.spool.close()
         if keeper is not None:
-            keeper.stop()
-            try:
-                store.release_lease(source.name, holder)
-            except BaselineError:
-                log.warning("lease_release_failed")
+            keeper.release()  # retried in the background if the database does not answer
     result.finished_at = result.finished_at or settings.clock()
     _log_run(result)
     return result

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from baseline.errors import StoreCorrupt, StoreUnavailable
-from baseline.store import Store, open_store, redact_url, to_signed, to_unsigned
+from baseline.store import Store, open_store, redact_url, to_signed, to_unsigned, utc
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -93,29 +93,68 @@ class TestTransactions:
 
 
 class TestLeases:
-    """One holder per source."""
+    """One holder per source, fenced by a token, on the database's clock."""
 
     def test_second_holder_refused_until_expiry(self, store: Store) -> None:
-        """F23: A live lease refuses another holder; an expired one is taken over."""
-        assert store.acquire_lease("s", "a", NOW + timedelta(minutes=1), NOW)
+        """A live lease refuses another holder; an expired one is taken over with the next token (F23)."""
+        assert store.acquire_lease("s", "a", 60) == 1
         with store.transaction() as tx:
             tx.conn.execute(sa.text("UPDATE poller_leases SET host = 'elsewhere'"))
-        assert not store.acquire_lease("s", "b", NOW + timedelta(minutes=1), NOW)
-        assert store.acquire_lease("s", "b", NOW + timedelta(minutes=3), NOW + timedelta(minutes=2))
-        assert store.lease_holder("s") == "b"
+        assert store.acquire_lease("s", "b", 60) is None
+        with store.transaction() as tx:  # a minute passes for the database
+            tx.conn.execute(sa.text("UPDATE poller_leases SET expires_at = :t"), {"t": datetime(2000, 1, 1, tzinfo=UTC)})
+        assert store.acquire_lease("s", "b", 60) == 2
+        assert store.lease_holder("s") == "b" and store.lease_token("s") == 2
 
     def test_dead_local_holder_is_taken_over(self, store: Store) -> None:
-        """F17: A lease left by a dead process on this host (kill -9) does not block a restart."""
-        assert store.acquire_lease("s", "a", NOW + timedelta(hours=1), NOW)
+        """A lease left by a dead process on this host (kill -9) does not block a restart (F17)."""
+        assert store.acquire_lease("s", "a", 3600)
         with store.transaction() as tx:
             tx.conn.execute(sa.text("UPDATE poller_leases SET pid = 999999999"))
-        assert store.acquire_lease("s", "b", NOW + timedelta(hours=1), NOW)
+        assert store.acquire_lease("s", "b", 3600) == 2
 
-    def test_release(self, store: Store) -> None:
-        """A released lease is free."""
-        store.acquire_lease("s", "a", NOW + timedelta(minutes=1), NOW)
-        store.release_lease("s", "a")
+    def test_release_keeps_the_token_counting(self, store: Store) -> None:
+        """A released lease is free, and the next holder's token is still higher."""
+        token = store.acquire_lease("s", "a", 60)
+        assert store.release_lease("s", "a", token)
         assert store.lease_holder("s") is None
+        assert store.acquire_lease("s", "b", 60) == (token or 0) + 1
+
+    def test_renewal_never_recreates_a_lost_lease(self, store: Store) -> None:
+        """Renewal extends only the holder's own unexpired lease with its token."""
+        token = store.acquire_lease("s", "a", 60) or 0
+        assert store.renew_lease("s", "a", token, 60)
+        assert not store.renew_lease("s", "a", token + 1, 60)
+        assert not store.renew_lease("s", "b", token, 60)
+        with store.transaction() as tx:
+            tx.conn.execute(sa.text("UPDATE poller_leases SET expires_at = :t"), {"t": datetime(2000, 1, 1, tzinfo=UTC)})
+        assert not store.renew_lease("s", "a", token, 60)
+        store.release_lease("s", "a", token)
+        assert not store.renew_lease("s", "a", token, 60)
+        assert store.lease_holder("s") is None
+
+    def test_fence_inside_a_transaction(self, store: Store) -> None:
+        """assert_lease is True only for the current holder and token."""
+        token = store.acquire_lease("s", "a", 60) or 0
+        with store.transaction() as tx:
+            assert tx.assert_lease("s", "a", token, 60)
+            assert not tx.assert_lease("s", "a", token - 1, 60)
+            assert not tx.assert_lease("s", "other", token, 60)
+
+    def test_taking_over_abandons_the_old_holders_runs(self, store: Store) -> None:
+        """The running run rows of a holder whose lease was taken over are closed as abandoned."""
+        assert store.acquire_lease("s", "a", -1)  # already expired
+        run_id = store.start_run("s", "a", NOW)
+        assert store.acquire_lease("s", "b", 60) == 2
+        assert [(r.id, r.status) for r in store.runs("s")] == [(run_id, "abandoned")]
+
+    def test_lease_uses_the_database_clock(self, store: Store) -> None:
+        """expires_at is the database's now plus the TTL, whatever this process's clock says."""
+        store.acquire_lease("s", "a", 3600)
+        with store.transaction() as tx:
+            row = tx.lease_row("s")
+        assert not row.expired
+        assert abs((utc(row.expires_at) - datetime.now(UTC)).total_seconds() - 3600) < 120
 
 
 class TestCursors:
@@ -128,3 +167,28 @@ class TestCursors:
         assert cursor is not None and (cursor.position, cursor.last_error, cursor.failures) == (5, "HTTP 500", 2)
         store.set_cursor("hook", 9, NOW)
         assert store.cursor("hook").position == 9  # type: ignore[union-attr]
+
+
+def test_upgrade_from_the_first_schema_keeps_leases(store_url: str) -> None:
+    """A database at revision 0001 with a lease row is upgraded by the next writer; the lease
+    gets token 0 and the next take hands out token 1."""
+    from alembic import command
+    from alembic.config import Config
+
+    from baseline.store import _MIGRATIONS
+
+    first = open_store(store_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    with first.engine.connect().execution_options(poller_write=True) as conn, conn.begin():
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0001")
+        conn.execute(sa.text("INSERT INTO poller_leases (source, holder, host, pid, expires_at)"
+                             " VALUES ('s', 'old', 'elsewhere', 1, :t)"), {"t": datetime(2000, 1, 1, tzinfo=UTC)})
+    first.close()
+    second = open_store(store_url)
+    try:
+        assert second.lease_token("s") == 0
+        assert second.acquire_lease("s", "new", 60) == 1
+    finally:
+        second.close()

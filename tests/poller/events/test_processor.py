@@ -11,7 +11,6 @@ import builtins
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -150,8 +149,7 @@ class TestQueue:
 class TestRetries:
     def test_busy_source_is_retried_until_the_lease_is_free(self, harness: Harness) -> None:
         """While a snapshot (another holder) holds the lease, the refresh waits, then applies the change."""
-        now = datetime.now(UTC)
-        assert harness.store.acquire_lease("src", "snapshot-elsewhere", now + timedelta(minutes=5), now)
+        assert harness.store.acquire_lease("src", "snapshot-elsewhere", 300)
         harness.api["b"] = "stopped"
         harness.processor.submit("src", [{"vm": "b"}])
         time.sleep(0.3)
@@ -162,9 +160,8 @@ class TestRetries:
 
     def test_snapshot_in_this_process_makes_the_source_busy(self, harness: Harness) -> None:
         """A lease held by this process (poller run's scheduled snapshot) is waited for like a foreign one."""
-        now = datetime.now(UTC)
         snapshot_holder = new_holder()  # another run in this very process
-        assert harness.store.acquire_lease("src", snapshot_holder, now + timedelta(minutes=5), now)
+        assert harness.store.acquire_lease("src", snapshot_holder, 300)
         harness.api["a"] = "stopped"
         harness.processor.submit("src", [{"vm": "a"}])
         time.sleep(0.3)
