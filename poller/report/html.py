@@ -39,7 +39,7 @@ th{background:var(--soft);font-weight:600}
 .nowrap,time{white-space:nowrap}
 code,.key{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 .key{color:#59636e;display:block}
-.summary{max-width:900px}.summary col.s{width:28%}.summary col.t{width:32%}
+.summary{max-width:900px}tr.pick{cursor:pointer}tr.pick:hover td{background:#eef4ff}.summary col.s{width:28%}.summary col.t{width:32%}
 .a-create{color:var(--create)}.a-update{color:var(--update)}.a-delete{color:var(--delete)}
 .badge{display:inline-block;white-space:nowrap;border-radius:10px;padding:0 7px;font-size:12px;font-weight:600;color:#fff}
 .badge.create{background:var(--create)}.badge.update{background:var(--update)}.badge.delete{background:var(--delete)}
@@ -80,6 +80,14 @@ _JS = """
   form.addEventListener('input', apply);
   form.addEventListener('change', apply);
   form.addEventListener('submit', function (e) { e.preventDefault(); });
+  document.querySelectorAll('#summary tr.pick').forEach(function (r) {
+    r.addEventListener('click', function () {
+      form.elements.source.value = r.dataset.source;
+      form.elements.type.value = r.dataset.type;
+      apply();
+      document.getElementById('filters').scrollIntoView();
+    });
+  });
   apply();
 })();
 """
@@ -163,7 +171,8 @@ def _summary(data: model.ReportData) -> str:
 
 def _summary_row(r: model.SummaryRow) -> str:
     return (
-        f"<tr><td>{_e(r.source)}</td><td>{_e(r.entity_type)}</td><td class='num'>{r.initial or ''}</td>"
+        f"<tr class='pick' data-source='{_e(r.source)}' data-type='{_e(r.entity_type)}' title='Show only these changes'>"
+        f"<td>{_e(r.source)}</td><td>{_e(r.entity_type)}</td><td class='num'>{r.initial or ''}</td>"
         f"<td class='num a-create'>{r.created or ''}</td><td class='num a-update'>{r.updated or ''}</td>"
         f"<td class='num a-delete'>{r.deleted or ''}</td></tr>"
     )

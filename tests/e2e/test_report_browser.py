@@ -114,6 +114,14 @@ class TestDemoReportInBrowser:
         browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", db1)
         shot = tmp_path / "report-filtered.png"
         assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+
+        browser.find_element(By.ID, "f-q").clear()
+        pick = browser.find_element(By.CSS_SELECTOR, "#summary tr.pick[data-source='demo-openstack'][data-type='compute.server']")
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", pick)
+        pick.click()
+        picked = _visible_rows(browser)
+        assert picked and {(r.get_attribute("data-source"), r.get_attribute("data-type")) for r in picked} == {
+            ("demo-openstack", "compute.server")}
         assert _severe_logs(browser) == []
 
     def test_readable_at_1280_without_wrapping_times(self, browser: Any, demo_report: Path, tmp_path: Path) -> None:
