@@ -44,6 +44,8 @@ SERVICE_ATTRS = {"identity": "identity", "compute": "compute", "network": "netwo
                  "block-storage": "block_storage", "placement": "placement", "orchestration": "orchestration"}
 # An answer whose body broke off (keystoneauth wraps these in a connection error).
 _CUT_MID_BODY = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
+THROTTLE_STATUSES = (429, 503)
+THROTTLE_RETRIES = 4
 MAX_RELISTS = 3  # a vanished marker restarts a listing at most this many times
 
 
@@ -210,8 +212,12 @@ class OpenStackClient:
             what: str) -> tuple[int, Any]:
         """One GET relative to the service endpoint: (status, parsed JSON body or None)."""
         with self.boundary(what):
+            # F06: 429 and 503 are retried by keystoneauth, honouring Retry-After (seconds) when the
+            # service sends it, else its own growing delay (keystoneauth1.session._send_request).
             kwargs: dict[str, Any] = {"params": dict(params), "raise_exc": False,
-                                      "headers": {"Accept": "application/json"}}
+                                      "headers": {"Accept": "application/json"},
+                                      "status_code_retries": THROTTLE_RETRIES,
+                                      "retriable_status_codes": list(THROTTLE_STATUSES)}
             if microversion is not None:
                 kwargs["microversion"] = microversion
             response = proxy.get(path, **kwargs)

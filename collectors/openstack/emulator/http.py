@@ -92,6 +92,7 @@ class Fault:
     next_link: str | None = None
     call: Callable[[Request], None] | None = None
     truncate: bool = False
+    retry_after: str | None = None  # a Retry-After header on the injected error answer
     hits: int = 0
 
     def applies(self, method: str, path: str, query: str) -> bool:
@@ -204,7 +205,10 @@ class EmulatorServer:
             if fault.revoke_tokens:
                 self.revoke_tokens()
             if fault.status is not None:
-                return error(fault.status, "injected fault")
+                answer = error(fault.status, "injected fault")
+                if fault.retry_after is not None:
+                    answer.headers["Retry-After"] = fault.retry_after
+                return answer
         route = None
         for candidate in self.routes:
             if candidate.method == req.method and (m := candidate.pattern.match(req.path)):
