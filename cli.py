@@ -329,7 +329,7 @@ def _emit(text: str | Iterable[str], output: str | None, what: str | Callable[[]
 
 
 @main.command()
-@click.option("--source", default=None, metavar="NAME", help="Only this source's changes.")
+@click.option("--source", default=None, metavar="NAME", shell_complete=complete_sources, help="Only this source's changes.")
 @click.option("--type", "entity_type", default=None, metavar="TYPE", help="Only this entity type, e.g. compute.server.")
 @click.option("--since", default=None, metavar="WHEN", help="2h, 1d, 1w or an ISO-8601 time (default 24h).")
 @click.option("--run", "run_id", type=int, default=None, metavar="ID", help="Only the changes of this run.")
@@ -361,7 +361,8 @@ def diff(
 
 @main.command("history")
 @click.argument("ref", metavar="TYPE/KEY")
-@click.option("--source", default=None, metavar="NAME", help="Only this source's entity of that TYPE/KEY.")
+@click.option("--source", default=None, metavar="NAME", shell_complete=complete_sources,
+              help="Only this source's entity of that TYPE/KEY.")
 @click.option("--format", "fmt", type=click.Choice(_REPORT_FORMATS), default="table", show_default=True, help="Output format.")
 @_tz_option
 @_output_option
@@ -389,7 +390,8 @@ def history_command(obj: Context, ref: str, source: str | None, fmt: str, tz_nam
 
 @main.command("show")
 @click.argument("ref", metavar="TYPE/KEY")
-@click.option("--source", default=None, metavar="NAME", help="The source holding it (needed when several do).")
+@click.option("--source", default=None, metavar="NAME", shell_complete=complete_sources,
+              help="The source holding it (needed when several do).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True, help="Output format.")
 @_tz_option
 @pass_context

@@ -199,3 +199,26 @@ def test_demo_prints_each_table_once_and_its_commands_work(tmp_path: Path) -> No
         assert ran.returncode == 0, (argv, ran.stderr)
         assert "Traceback" not in ran.stderr
     assert (tmp_path / "demo dir" / "report.html").exists()
+
+
+class TestCompletion:
+    """Shell completion through click's _POLLER_COMPLETE protocol."""
+
+    def test_bash_script(self, tmp_path: Path) -> None:
+        """`_POLLER_COMPLETE=bash_source poller` prints the bash completion function."""
+        result = poller(cwd=tmp_path, env={"_POLLER_COMPLETE": "bash_source"})
+        assert result.returncode == 0 and "_poller_completion()" in result.stdout
+
+    @pytest.mark.parametrize("words", ["poller snapshot --source ", "poller diff --source ", "poller baseline show --source "])
+    def test_source_names_complete(self, workdir: Path, words: str) -> None:
+        """--source completes the configured source names."""
+        env = {"_POLLER_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()))}
+        result = poller(cwd=workdir, env=env)
+        assert result.returncode == 0 and result.stdout.split() == ["plain,inv", "plain,lab"]
+
+    def test_nothing_on_a_broken_config(self, tmp_path: Path) -> None:
+        """A config that does not load completes nothing and prints no error into the shell."""
+        (tmp_path / "poller.yaml").write_text("sources: [\n")
+        env = {"_POLLER_COMPLETE": "bash_complete", "COMP_WORDS": "poller snapshot --source ", "COMP_CWORD": "3"}
+        result = poller(cwd=tmp_path, env=env)
+        assert result.returncode == 0 and result.stdout.strip() == "" and result.stderr == ""

@@ -97,6 +97,7 @@ def error_text(line: str) -> str:
     return line
 
 
+@pytest.mark.slow
 def test_every_command_fails_in_one_line_without_traceback(workdir: Path) -> None:
     """Wrong input to any command: exit 2, a single 'poller: error:' line, never a traceback."""
     todo = cases(workdir)
