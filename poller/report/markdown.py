@@ -38,8 +38,12 @@ def diff_report(data: model.ReportData, period: Period) -> str:
     if not data.count:
         return "\n".join([*out, "No changes."])
     out += ["## Summary", "", "| source | type | first load | created | updated | deleted |", "|---|---|--:|--:|--:|--:|"]
-    for r in data.summary():
-        out.append(f"| {md(r.source)} | {md(r.entity_type)} | {r.initial} | {r.created} | {r.updated} | {r.deleted} |")
+    summary = data.summary()
+    for r in summary:
+        if r.created or r.updated or r.deleted:
+            out.append(f"| {md(r.source)} | {md(r.entity_type)} | {r.initial} | {r.created} | {r.updated} | {r.deleted} |")
+    total = [sum(getattr(r, f) for r in summary) for f in ("initial", "created", "updated", "deleted")]
+    out.append(f"| **total** | {model.plural(len(summary), 'type')} | " + " | ".join(str(n) for n in total) + " |")
     if data.changes:
         zone = model.zone_name(period.tz, model.note_time(data.changes[0]))
         out += ["", "## Changes", "", f"| time ({zone}) | source | action | type | key | name |", "|---|---|---|---|---|---|"]

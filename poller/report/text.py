@@ -67,8 +67,15 @@ def notifications_table(notes: Sequence[Mapping[str, Any]], period: Period | Non
 
 
 def summary_table(data: model.ReportData) -> str:
-    """Created / updated / deleted per source and type, first loads apart."""
-    rows = [(r.source, r.entity_type, r.initial, r.created, r.updated, r.deleted) for r in data.summary()]
+    """Created / updated / deleted per source and type that changed (first loads apart), and a total."""
+    summary = data.summary()
+    rows: list[tuple[Any, ...]] = [
+        (r.source, r.entity_type, r.initial, r.created, r.updated, r.deleted)
+        for r in summary if r.created or r.updated or r.deleted
+    ]
+    only_loaded = len(summary) - len(rows)
+    total = [sum(getattr(r, f) for r in summary) for f in ("initial", "created", "updated", "deleted")]
+    rows.append(("TOTAL", f"{len(summary)} types" + (f" ({only_loaded} first load only)" if only_loaded else ""), *total))
     return table(("SOURCE", "TYPE", "FIRST LOAD", "CREATED", "UPDATED", "DELETED"), rows)
 
 
