@@ -204,7 +204,7 @@ class CloudStackCollector(Collector):
         page = 1
         while True:
             data = self._client.list_page(etype.name, plan.command, params, page, self.page_size)
-            rows = data.get(plan.key) or []
+            rows = _rows(data.get(plan.key), plan.key, etype, page)
             if "count" in data:
                 counts.add(_count(data["count"], etype, page))
             if not rows:
@@ -222,6 +222,23 @@ class CloudStackCollector(Collector):
         if counts and len(seen) != next(iter(counts)):
             raise _Inconsistent(f"{len(seen)} unique records but the API reported count {next(iter(counts))}")
         return iter(seen.values())
+
+
+_JSON_KINDS = {dict: "an object", str: "a string", int: "a number", float: "a number", bool: "a boolean"}
+
+
+def _rows(value: Any, key: str, etype: EntityType, page: int) -> builtins.list[Mapping[str, Any]]:
+    """The records of one page (B15: a wrong shape is a page error, never an empty or odd list)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ListingIncomplete(f"{etype.name}: page {page}: expected a list at {key}, got "
+                                f"{_JSON_KINDS.get(type(value), type(value).__name__)}")
+    for row in value:
+        if not isinstance(row, dict):
+            raise ListingIncomplete(f"{etype.name}: page {page}: expected objects in the list at {key}, got "
+                                    f"{_JSON_KINDS.get(type(row), 'null' if row is None else type(row).__name__)}")
+    return value
 
 
 def _count(value: Any, etype: EntityType, page: int) -> int:

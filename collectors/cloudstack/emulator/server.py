@@ -54,6 +54,7 @@ class Fault:
     errortext: str | None = None
     delay: float = 0.0
     callback: Callable[[Inventory], None] | None = None
+    body: dict[str, Any] | None = None  # answer this instead (a malformed shape, B15)
 
     def matches(self, command: str, page: int) -> bool:
         """Whether this fault applies to a request for ``command`` and ``page``."""
@@ -196,6 +197,11 @@ class CloudStackEmulator:
         """Run ``callback(inventory)`` just before answering ``page`` of ``command`` (changes between pages)."""
         self._add(Fault(command, page, times, callback=callback))
 
+    def inject_body(self, command: str, body: dict[str, Any], *, page: int | None = None,
+                    times: int | None = 1) -> None:
+        """Answer ``command`` (one page, or every page) with ``body`` and HTTP 200 (a wrong shape, B15)."""
+        self._add(Fault(command, page, times, body=body))
+
     def inject_truncation(self, command: str, *, page: int | None = None, times: int | None = 1) -> None:
         """Answer ``command`` (one page, or every page) with half of its JSON body, then close the
         connection: the Content-Length promises more than is sent (a connection reset mid-body, F03)."""
@@ -278,6 +284,8 @@ class CloudStackEmulator:
                 self._stopping.wait(fault.delay)
             if fault.callback is not None:
                 fault.callback(self.inventory)
+            if fault.body is not None:
+                return 200, fault.body
             if fault.status is not None:
                 text = fault.errortext or {429: LIMIT_TEXT}.get(fault.status, INTERNAL_TEXT)
                 return fault.status, error_body(command, ApiError(fault.status, text, CS_ERROR_CODES.get(fault.status)))
