@@ -659,9 +659,10 @@ def serve(obj: Context) -> None:
       poller --config /etc/poller/poller.yaml serve
     """
     from poller.events import serve as serve_events
-    from poller.run.snapshot import build_dispatcher
+    from poller.run.snapshot import build_dispatcher, check_sources
 
     config = obj.config()
+    check_sources(config, [s for s in config.sources if s.enabled])  # a wrong option: exit 2 before serving
     store = obj.store(config)
     dispatcher = build_dispatcher(config, store, include_stdout=True)
     try:

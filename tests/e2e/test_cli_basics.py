@@ -61,8 +61,9 @@ class TestSecretsOnlyForSourcesThatRun:
     """A disabled source's ${ENV} is not demanded by commands that do not run it."""
 
     def test_read_only_commands_need_no_secret(self, workdir: Path) -> None:
-        """snapshot, sources, diff, baseline show/export and check-config work without LAB_OS_PASSWORD."""
-        for args in (("snapshot",), ("sources",), ("diff",), ("baseline", "show"), ("baseline", "export"), ("check-config",)):
+        """snapshot, sources, diff, history, show, baseline show/export and check-config work without LAB_OS_PASSWORD."""
+        for args in (("snapshot",), ("sources",), ("diff",), ("history", "vm/a"), ("show", "vm/a"), ("baseline", "show"),
+                     ("baseline", "export"), ("check-config",)):
             result = poller(*args, cwd=workdir)
             assert result.returncode == 0, (args, result.stderr)
         assert "lab: collector openstack, disabled (not checked)" in poller("check-config", cwd=workdir).stdout
@@ -107,6 +108,13 @@ class TestCheckConfig:
 
 class TestErrors:
     """Errors are one line with the right exit code."""
+
+    def test_serve_checks_collector_options_first(self, workdir: Path) -> None:
+        """`poller serve` refuses a wrong option of an enabled source before listening, exit 2."""
+        text = (workdir / "poller.yaml").read_text().replace("enabled: false", "enabled: true")
+        (workdir / "poller.yaml").write_text(text.replace("username: u", "username: u, regoin: x"))
+        result = poller("serve", cwd=workdir, env={"LAB_OS_PASSWORD": "pw"})
+        assert result.returncode == 2 and "regoin" in result.stderr and "serving" not in result.stderr
 
     def test_bad_collector_option_fails_before_any_source_runs(self, workdir: Path) -> None:
         """An unknown OpenStack option is exit 2 and the valid static source is not run either."""
