@@ -338,6 +338,10 @@ class _Validator:
         return self.get(section, name, key, check, "a list of strings", None)
 
 
+def _at_least(seconds: float | None, minimum: float) -> float | None:
+    return seconds if seconds is not None and seconds >= minimum else None
+
+
 def _as_bool(value: Any) -> bool | None:
     if isinstance(value, bool):
         return value
@@ -434,7 +438,8 @@ def _service(v: _Validator, raw: Any) -> ServiceConfig:
         metrics_port=v.integer(section, "metrics_port", "service", None, minimum=0),
         metrics_host=v.text(section, "metrics_host", "service", defaults.metrics_host),
         misfire_grace=v.duration(section, "misfire_grace", "service", defaults.misfire_grace),
-        lease_ttl=v.duration(section, "lease_ttl", "service", defaults.lease_ttl),
+        lease_ttl=v.get(section, "lease_ttl", "service", lambda x: _at_least(parse_duration(x), 1.0),
+                        "a duration of at least 1s, like 30s", defaults.lease_ttl),
     )
 
 

@@ -184,3 +184,43 @@ class TestRuns:
         finally:
             engine.dispose()
             store.close()
+
+
+class TestConfiguration:
+    def test_lease_ttl_and_timeouts_reach_the_run_and_the_store(self, tmp_path: Any) -> None:
+        """service.lease_ttl sets the runs' lease TTL; baseline.lock_timeout and statement_timeout
+        bound the store's waits (defaults: 30 s lease, SQLite busy timeout 30 s)."""
+        from poller.config import parse_config
+        from poller.run.snapshot import open_config_store, settings_for
+
+        url = f"sqlite:///{tmp_path / 'b.db'}"
+        text = (f"baseline: {{url: '{url}', lock_timeout: 2s, statement_timeout: 1m}}\n"
+                "service: {lease_ttl: 12s}\nsources: [{name: s, collector: noop}]\n")
+        config = parse_config(text, "p.yaml", {})
+        assert settings_for(config).lease_ttl == 12.0
+        store = open_config_store(config)
+        try:
+            assert (store.lock_timeout, store.statement_timeout) == (2.0, 60.0)
+            with store.engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 2000
+        finally:
+            store.close()
+        default = parse_config("sources: [{name: s, collector: noop}]\n", "p.yaml", {})
+        assert settings_for(default).lease_ttl == 30.0 and default.baseline.lock_timeout is None
+
+    def test_postgresql_sessions_carry_the_timeouts(self, pg_url: str) -> None:
+        """Every PostgreSQL connection runs with lock_timeout and statement_timeout (defaults 10 s, 5 min)."""
+        store = open_store(pg_url)
+        try:
+            with store.engine.connect() as conn:
+                assert conn.exec_driver_sql("SHOW lock_timeout").scalar() == "10s"
+                assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "5min"
+        finally:
+            store.close()
+
+    def test_lease_ttl_below_a_second_is_refused(self) -> None:
+        """A lease TTL under one second (renewed every third of it) is a configuration error."""
+        from poller.config import ConfigError, parse_config
+
+        with pytest.raises(ConfigError, match="service.lease_ttl: must be a duration of at least 1s"):
+            parse_config("service: {lease_ttl: 0}\nsources: [{name: s, collector: noop}]\n", "p.yaml", {})
