@@ -168,6 +168,7 @@ class Service:
         self._reload_requested = False
         self._delivery_due = threading.Event()
         self._clock_watch = ClockWatch()
+        self._overdue: set[str] = set()  # sources whose last run is older than their period at start (F24)
         self._scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(config.service.workers), "delivery": ThreadPoolExecutor(1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": _grace(config)},
@@ -194,7 +195,7 @@ class Service:
         self._seed_freshness()
         self._scheduler.start()
         for source in self._sources.values():
-            self._add_job(source, first_run=source.run_at_start)
+            self._add_job(source, first_run=source.run_at_start or source.name in self._overdue)
         self._scheduler.add_job(self._deliver, IntervalTrigger(seconds=DELIVERY_INTERVAL, timezone=UTC), id="deliver",
                                 name="deliver", executor="delivery", next_run_time=datetime.now(UTC))
         self._scheduler.add_job(self._prune, IntervalTrigger(seconds=PRUNE_INTERVAL, timezone=UTC), id="prune", name="prune",
@@ -501,6 +502,21 @@ class Service:
                     self.health.record_ok(name, run.finished_at)
                     self.metrics.last_success.labels(name).set(run.finished_at.timestamp())
                     break
+            if runs:
+                self._note_missed_window(self._sources[name], runs[0].started_at, now)
+
+    def _note_missed_window(self, source: SourceConfig, last_started: datetime, now: datetime) -> None:
+        """F24: after downtime longer than a source's period, say which window was missed and run
+        it once at start (coalesced: one catch-up run, whatever the number of missed runs)."""
+        period = schedule_period(source, now)
+        if last_started.tzinfo is None:
+            last_started = last_started.replace(tzinfo=UTC)
+        down = (now - last_started).total_seconds()
+        if period <= 0 or down <= period:
+            return
+        self._overdue.add(source.name)
+        log.warning("missed_window", source=source.name, last_run=last_started.isoformat(), down_s=round(down),
+                    missed_runs=int(down // period), catch_up="one run now")
 
     def _health_report(self) -> tuple[int, bytes]:
         """Freshness, plus the sources backing off after rejected credentials (which fail the check)."""
