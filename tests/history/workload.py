@@ -450,7 +450,15 @@ class Workload:
         (self.directory / f"snapshot-{label}.jsonl").write_text(done.stdout)
         statuses = {}
         for line in done.stderr.splitlines():
-            name, _, rest = line.partition(": ")
+            try:  # a JSON log line (stderr is not a terminal): {"event": "source_summary", "source": ..., "status": ...}
+                event = json.loads(line)
+            except ValueError:
+                event = None
+            if isinstance(event, dict):
+                if event.get("event") == "source_summary" and event.get("source") in sources:
+                    statuses[event["source"]] = str(event.get("status"))
+                continue
+            name, _, rest = line.partition(": ")  # the plain summary line "<source>: <status>, ..."
             if name in sources and rest:
                 statuses[name] = rest.split(",")[0].split()[0]
         return statuses
