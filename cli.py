@@ -96,6 +96,9 @@ class _Group(click.Group):
         try:
             code = super().main(*args, **kwargs)
         except click.UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # `poller` or `poller baseline` alone: the help
+                click.echo(exc.format_message(), err=True)
+                sys.exit(EXIT_USAGE)
             hint = f" (see `{exc.ctx.command_path} -h`)" if exc.ctx is not None else ""
             click.echo(f"poller: error: {exc.format_message()}{hint}", err=True)
             sys.exit(EXIT_USAGE)

@@ -167,7 +167,7 @@ def snapshot(
             if not dry_run and result.run_id is not None and result.changes:
                 if progress is not None:
                     progress.phase(source.name, "delivering", total=result.changes)
-                _hand_on(store, result, emit, dispatcher)
+                _hand_on(store, result, emit, dispatcher, progress)
             if on_result is not None:
                 on_result(result)
         if dispatcher is not None:
@@ -234,9 +234,13 @@ def committed_records(store: Store, result: RunResult) -> Iterator[OutboxRecord]
         yield OutboxRecord(seq, source, entity_type, action, nid, body)
 
 
-def _hand_on(store: Store, result: RunResult, emit: Callable[[bytes], None] | None, dispatcher: Dispatcher | None) -> None:
+def _hand_on(
+    store: Store, result: RunResult, emit: Callable[[bytes], None] | None, dispatcher: Dispatcher | None,
+    progress: Progress | None = None,
+) -> None:
     """Stream a committed run's notifications to ``emit`` and the non-durable sinks."""
     batch = []
+    done = 0
     for record in committed_records(store, result):
         if emit is not None:
             emit(record.body)
@@ -244,6 +248,9 @@ def _hand_on(store: Store, result: RunResult, emit: Callable[[bytes], None] | No
         if len(batch) >= 500:
             if dispatcher is not None:
                 dispatcher.publish(batch)
+            done += len(batch)
+            if progress is not None:
+                progress.count(result.source, "", done)
             batch = []
     if batch and dispatcher is not None:
         dispatcher.publish(batch)
