@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from baseline.diff import DeletionPlan, DeletionPolicy, plan_deletions
+from baseline.diff import DeletionPlan, DeletionPolicy, is_mass_deletion, plan_deletions
 from collectors.base import Collector
 from collectors.errors import AuthenticationFailed, CollectorError, SourceUnreachable, TypeUnavailable
 from poller.config import SourceConfig
@@ -74,14 +74,34 @@ def confirm_deletions(
     policy = deletion_policy(source, settings)
     budget = _Budget(confirm_limit(source, settings), deadline)
     fetching = budget.per_type > 0 and can_fetch(collector)
+    plans = {id(scan): plan_deletions(scan.diff.absent(), scan.misses, len(scan.baseline), policy)
+             for scan in scans if not scan.result.delta}  # a delta listing deletes what the API called gone
+    if _source_wide_mass_deletion(source, scans, plans, policy):
+        return
     for scan in scans:
         if scan.result.delta:
-            continue  # a delta listing deletes what the API itself called gone
-        plan = plan_deletions(scan.diff.absent(), scan.misses, len(scan.baseline), policy)
+            continue
+        plan = plans[id(scan)]
         if fetching and plan.delete:
             with structlog.contextvars.bound_contextvars(entity_type=scan.etype.name):
                 plan = _confirm(collector, scan, plan, budget)
         scan.plan = plan
+
+
+def _source_wide_mass_deletion(source: SourceConfig, scans: list[Scan], plans: dict[int, DeletionPlan],
+                               policy: DeletionPolicy) -> bool:
+    """F08 across the source: types each too small for the guard, emptied together (an "everything
+    is empty" answer), hold every deletion of the run; True when it did."""
+    listed = [scan for scan in scans if id(scan) in plans]
+    due = sum(len(plans[id(scan)].delete) for scan in listed)
+    if len(listed) < 2 or not is_mass_deletion(due, sum(len(scan.baseline) for scan in listed), policy):
+        return False
+    for scan in listed:
+        plan = plans[id(scan)]
+        scan.plan = DeletionPlan(held=plan.delete + plan.held, missed=plan.missed)
+    log.error("mass_deletion_held_across_source", source=source.name, held=due, types=len(listed),
+              hint="rerun with --allow-mass-delete to release them")
+    return True
 
 
 def _confirm(collector: Collector, scan: Scan, plan: DeletionPlan, budget: _Budget) -> DeletionPlan:
