@@ -43,6 +43,10 @@ class _Fetching(Collector):
     def warnings(self) -> list[str]:
         return self.inner.warnings()
 
+    def connect(self) -> None:
+        """One login or probe for the whole refresh, as for a poll (a rejected one fails it once)."""
+        self.inner.connect()
+
     def list(self, etype: EntityType, context: ListContext) -> Listing:
         return Listing(etype.name, self._fetch(etype), delta=True)
 
