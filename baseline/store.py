@@ -189,7 +189,7 @@ class Store:
         across the migration, on SQLite inside one BEGIN IMMEDIATE transaction; a process
         that waited finds the schema current and does nothing."""
         with self._errors("migrate"):
-            with self.engine.connect() as conn, conn.begin():
+            with self._snapshot() as conn, conn.begin():
                 if self._is_current(conn):
                     return
             if self.dialect == "postgresql":
@@ -198,6 +198,15 @@ class Store:
                 # BEGIN IMMEDIATE: the others wait here for the write lock, then find it current.
                 with self.engine.connect().execution_options(poller_write=True) as conn, conn.begin():
                     self._upgrade(conn)
+
+    def _snapshot(self) -> Connection:
+        """A connection whose transaction reads one snapshot (PostgreSQL: REPEATABLE READ;
+        a SQLite read transaction already does), for checking the schema while another
+        process may be migrating it."""
+        conn = self.engine.connect()
+        if self.dialect == "postgresql":
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        return conn
 
     def _migrate_postgresql(self) -> None:
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as locker:
@@ -225,7 +234,7 @@ class Store:
     def check_schema(self) -> None:
         """For a read-only store: fail with SchemaBehind when the schema is older than this
         release (never migrating it); a database without any schema yet is created."""
-        with self._errors("read the baseline"), self.engine.connect() as conn, conn.begin():
+        with self._errors("read the baseline"), self._snapshot() as conn, conn.begin():
             if self._is_current(conn):
                 return
             from alembic.runtime.migration import MigrationContext
@@ -243,11 +252,13 @@ class Store:
         from alembic.runtime.migration import MigrationContext
         from alembic.script import ScriptDirectory
 
+        # Tables before the migration record: should another process commit the migration
+        # between the two reads, we then see its record rather than tables without one.
         try:
+            tables = set(sa.inspect(conn).get_table_names())
             current = MigrationContext.configure(conn).get_current_heads()
         except DBAPIError as exc:
             raise StoreCorrupt(f"baseline {self.url} cannot be read as a database") from exc
-        tables = set(sa.inspect(conn).get_table_names())
         if not current and "poller_entities" in tables:
             raise StoreCorrupt(f"baseline {self.url} has poller tables but no migration record; refusing to touch it")
         from alembic.config import Config
