@@ -588,6 +588,28 @@ def sources(obj: Context, fmt: str) -> None:
 @format_option("table", "json")
 @pass_context
 @errors_to_exit
+def cluster(obj: Context, fmt: str) -> None:
+    """Members of the coordination group, and which member owns each source and durable sink."""
+    from poller import render
+    from poller.service.roster import roster
+
+    view = roster(obj.config())
+    if fmt == "json":
+        click.echo(orjson.dumps(view.as_dict(), option=orjson.OPT_INDENT_2).decode())
+        return
+    click.echo(f"group {view.group} on {view.backend}: {len(view.members)} members")
+    click.echo(render.table(("MEMBER", "HOST", "PID", "LAST HEARTBEAT", "SOURCES", "SINKS"),
+                            [(m["id"], m["host"], m["pid"], m["last_heartbeat"], len(m["sources"]), ",".join(m["sinks"]))
+                             for m in view.members]))
+    click.echo("")
+    rows = [("source", n, o or "-") for n, o in view.sources.items()] + [("sink", n, o or "-") for n, o in view.sinks.items()]
+    click.echo(render.table(("KIND", "NAME", "OWNER"), rows))
+
+
+@main.command()
+@format_option("table", "json")
+@pass_context
+@errors_to_exit
 def collectors(obj: Context, fmt: str) -> None:
     """Installed collector plugins, the configured class-path ones, and their entity types.
 

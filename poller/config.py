@@ -101,6 +101,28 @@ class FieldPolicy:
 
 
 @dataclass(frozen=True)
+class CoordinationConfig:
+    """The tooz coordination service several ``poller run`` nodes share (see docs/cluster.md)."""
+
+    backend_url: str
+    group: str = "cloud-poller"
+    heartbeat: float = 2.0
+    member_id: str | None = None  # None: host name and pid
+    membership_timeout: float | None = None  # None: 5 heartbeats
+    grace: float | None = None  # None: the membership timeout
+
+    @property
+    def timeout(self) -> float:
+        """Seconds without a heartbeat after which the others drop a member (and its sink locks)."""
+        return self.membership_timeout if self.membership_timeout is not None else max(5.0, 5 * self.heartbeat)
+
+    @property
+    def grace_s(self) -> float:
+        """Seconds a node keeps its last assignment while the backend does not answer."""
+        return self.grace if self.grace is not None else self.timeout
+
+
+@dataclass(frozen=True)
 class SourceConfig:
     """One configured instance of a collector (Ralph's "cloud provider")."""
 
@@ -138,6 +160,7 @@ class Config:
     service: ServiceConfig = ServiceConfig()
     sources: tuple[SourceConfig, ...] = ()
     events: Mapping[str, Any] = field(default_factory=dict)
+    coordination: CoordinationConfig | None = None
 
     def source(self, name: str) -> SourceConfig:
         """The source called ``name``; ConfigError if there is none."""
@@ -194,7 +217,7 @@ def parse_config(text: str, path: str, environ: Mapping[str, str], problems: lis
         raw = {}
     v = _Validator(path, environ)
     top = v.mapping(raw, "")
-    v.known(top, "", ("baseline", "deletion", "notify", "service", "sources", "events"))
+    v.known(top, "", ("baseline", "deletion", "notify", "service", "sources", "events", "coordination"))
     deletion = _deletion(v, top.get("deletion"), "deletion") or DeletionConfig()
     sources = _sources(v, top.get("sources"))
     notify = _notify(v, top.get("notify"))
@@ -211,6 +234,7 @@ def parse_config(text: str, path: str, environ: Mapping[str, str], problems: lis
         service=_service(v, top.get("service")),
         sources=sources,
         events=v.guarded(lambda: v.interpolate(v.mapping(top.get("events") or {}, "events"), "events"), {}),
+        coordination=v.guarded(lambda: _coordination(v, top.get("coordination")), None),
     )
     if v.errors and problems is None:
         raise ConfigProblems(v.errors)
@@ -441,6 +465,44 @@ def _service(v: _Validator, raw: Any) -> ServiceConfig:
         lease_ttl=v.get(section, "lease_ttl", "service", lambda x: _at_least(parse_duration(x), 1.0),
                         "a duration of at least 1s, like 30s", defaults.lease_ttl),
     )
+
+
+TOOZ_SCHEMES_HINT = "etcd3+http://HOST:2379, redis://HOST:6379, zookeeper://HOST:2181"
+
+
+def _coordination(v: _Validator, raw: Any) -> CoordinationConfig | None:
+    if raw is None:
+        return None
+    key = "coordination"
+    section = v.mapping(raw, key)
+    v.known(section, key, ("backend_url", "group", "heartbeat", "member_id", "membership_timeout", "grace"))
+    url = v.text(section, "backend_url", key, None)
+    if url is None:
+        raise v.fail(f"{key}.backend_url", f"is required: a tooz URL such as {TOOZ_SCHEMES_HINT}")
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    known = tooz_schemes()
+    if scheme not in known:
+        offered = ", ".join(sorted(known)) or "none: install the cluster extra (pip install 'cloud-poller[cluster]')"
+        raise v.fail(f"{key}.backend_url", f"unknown coordination backend {scheme or url!r} (tooz offers: {offered})")
+    heartbeat = v.duration(section, "heartbeat", key, 2.0)
+    if heartbeat <= 0:
+        raise v.fail(f"{key}.heartbeat", "must be greater than zero")
+    timeout = v.duration(section, "membership_timeout", key, None)
+    if timeout is not None and timeout < 2 * heartbeat:
+        raise v.fail(f"{key}.membership_timeout", "must be at least two heartbeats")
+    group = v.text(section, "group", key, "cloud-poller")
+    member = v.text(section, "member_id", key, None)
+    for name, value in (("group", group), ("member_id", member)):
+        if value is not None and not _NAME.match(value.replace(":", "-")):
+            raise v.fail(f"{key}.{name}", "letters, digits, '.', ':', '_' or '-'")
+    return CoordinationConfig(url, group, heartbeat, member, timeout, v.duration(section, "grace", key, None))
+
+
+def tooz_schemes() -> set[str]:
+    """The URL schemes of the installed tooz drivers (its ``tooz.backends`` entry points)."""
+    from importlib.metadata import entry_points
+
+    return {ep.name for ep in entry_points(group="tooz.backends")}
 
 
 _SOURCE_KEYS = (

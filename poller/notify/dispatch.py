@@ -55,6 +55,7 @@ class Dispatcher:
         self, store: Store, sinks: Sequence[Sink], routes: Mapping[str, Iterable[str]] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC), max_backoff: float = 300.0,
         stop_timeout: float = 10.0, flush_timeout: float | None = None,
+        may_deliver: Callable[[str], bool] = lambda sink: True,
     ) -> None:
         self.store = store
         self.sinks = list(sinks)
@@ -67,6 +68,7 @@ class Dispatcher:
         self._closing = threading.Event()
         self._workers: dict[str, _SinkWorker] = {}
         self._workers_lock = threading.Lock()
+        self.may_deliver = may_deliver  # a cluster node delivers a durable sink only while it holds the sink's lock
 
     def add_sink(self, sink: Sink) -> None:
         """Feed one more sink from now on (a durable one starts at the outbox's end)."""
@@ -136,7 +138,7 @@ class Dispatcher:
     def _pass(self, sink: Sink, size: int, force: bool) -> int:
         """One delivery pass of one sink, on its own thread: its backlog if it is due."""
         state = self.state[sink.name]
-        if not force and time.monotonic() < state.next_attempt:
+        if not self.may_deliver(sink.name) or (not force and time.monotonic() < state.next_attempt):
             return 0
         return self._drain(sink, state, size)
 
@@ -158,7 +160,7 @@ class Dispatcher:
         try:
             cursor = self.store.cursor(sink.name)
             position = cursor.position if cursor else 0
-            while not self._closing.is_set():  # closing: stop between batches
+            while not self._closing.is_set() and self.may_deliver(sink.name):  # closing, or the sink's lock lost
                 rows = list(self.store.history(after_seq=position, limit=batch_size))
                 if not rows:
                     break

@@ -2,7 +2,9 @@
 
 Owns the staleness rule: a source is stale when its last complete (status ok) run is
 older than ``3 × its period`` (interval plus jitter, or the longest gap of its cron
-schedule). Pure bookkeeping fed by the service; never reads the database or the network.
+schedule). In a cluster the service feeds it the runs of every node (from the database),
+so each node judges the whole cluster's sources alike. Pure bookkeeping fed by the
+service; never reads the database or the network.
 """
 
 from __future__ import annotations
@@ -80,10 +82,17 @@ class Freshness:
                 out.append(Stale(source, seen, limit, age))
         return out
 
-    def report(self, now: datetime) -> tuple[int, bytes]:
-        """The /healthz answer: (200, body) when nothing is stale, else (503, body naming the stale sources)."""
+    def report(self, now: datetime, problem: str | None = None) -> tuple[int, bytes]:
+        """The /healthz answer: (200, body) when nothing is stale, else (503, body naming the stale sources).
+
+        ``problem`` (a cluster node that lost its coordination backend past the grace period)
+        makes the answer 503 whatever the sources' freshness.
+        """
         stale = self.stale(now)
         with self._lock:
             count = len(self._periods)
-        body = {"status": "ok" if not stale else "stale", "sources": count, "stale": [s.as_dict() for s in stale]}
-        return (200 if not stale else 503), orjson.dumps(body)
+        status = "ok" if not stale else "stale"
+        body: dict[str, object] = {"status": status, "sources": count, "stale": [s.as_dict() for s in stale]}
+        if problem is not None:
+            body.update(status="coordination_lost", problem=problem)
+        return (200 if not stale and problem is None else 503), orjson.dumps(body)

@@ -1,4 +1,4 @@
-"""Prometheus metrics of the service, and the small HTTP server for /metrics and /healthz.
+"""Prometheus metrics of the service, and the small HTTP server for /metrics, /healthz and /livez.
 
 Owns a dedicated CollectorRegistry (never the process-global one) and the one server
 thread; it only records what the service tells it and never touches the database.
@@ -51,6 +51,10 @@ class Metrics:
         self.backoff = Gauge("poller_source_backoff", "Consecutive runs whose credentials were rejected (0: not backing "
                              "off); the next attempt waits 2^(n-1) scheduled runs, at most an hour.", ["source"], registry=r)
         self.running = Gauge("poller_runs_in_progress", "Runs in progress (including abandoned ones still unwinding).", registry=r)
+        self.cluster_members = Gauge("poller_cluster_members", "Members of the coordination group this node sees.", registry=r)
+        self.owned_sources = Gauge("poller_owned_sources", "Sources this cluster node schedules (its share of the ring).", registry=r)
+        self.sink_owner = Gauge("poller_sink_owner", "1 when this node is the one deliverer of the durable sink, else 0.", ["sink"],
+                                registry=r)
 
     def observe_run(self, result: RunResult, duration: float) -> None:
         """Record one finished run: its duration, status, changes and held deletions."""
@@ -86,16 +90,28 @@ class Metrics:
         for sink, waiting in backlog.items():
             self.backlog.labels(sink).set(waiting)
 
+    def set_cluster(self, members: int, owned: int, sinks: Mapping[str, bool]) -> None:
+        """This cluster node's view: members seen, sources owned, durable sinks it delivers."""
+        self.cluster_members.set(members)
+        self.owned_sources.set(owned)
+        for sink, mine in sinks.items():
+            self.sink_owner.labels(sink).set(1 if mine else 0)
+
     def render(self) -> bytes:
         """The registry in the Prometheus text format."""
         return generate_latest(self.registry)
 
 
 class MetricsServer:
-    """One ThreadingHTTPServer on its own daemon thread serving /metrics and /healthz."""
+    """One ThreadingHTTPServer on its own daemon thread serving /metrics, /healthz and /livez.
 
-    def __init__(self, host: str, port: int, metrics: Metrics, health: Callable[[], tuple[int, bytes]]) -> None:
-        handler = _handler(metrics, health)
+    /livez answers ``live()`` (default: 200 while the server answers at all): for liveness
+    probes, it never depends on a cloud, the database or the coordination backend.
+    """
+
+    def __init__(self, host: str, port: int, metrics: Metrics, health: Callable[[], tuple[int, bytes]],
+                 live: Callable[[], tuple[int, bytes]] | None = None) -> None:
+        handler = _handler(metrics, health, live or (lambda: (200, b'{"status": "alive"}')))
         self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
         self.host, self.port = host, int(self.httpd.server_address[1])
@@ -104,7 +120,7 @@ class MetricsServer:
     def start(self) -> None:
         """Start answering."""
         self._thread.start()
-        log.info("metrics_listening", host=self.host, port=self.port, paths="/metrics /healthz")
+        log.info("metrics_listening", host=self.host, port=self.port, paths="/metrics /healthz /livez")
 
     def stop(self) -> None:
         """Stop answering and release the port."""
@@ -113,7 +129,8 @@ class MetricsServer:
         self._thread.join(timeout=5)
 
 
-def _handler(metrics: Metrics, health: Callable[[], tuple[int, bytes]]) -> type[BaseHTTPRequestHandler]:
+def _handler(metrics: Metrics, health: Callable[[], tuple[int, bytes]],
+             live: Callable[[], tuple[int, bytes]]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "cloud-poller"
 
@@ -124,8 +141,11 @@ def _handler(metrics: Metrics, health: Callable[[], tuple[int, bytes]]) -> type[
             elif path == "/healthz":
                 status, body = health()
                 self._answer(status, "application/json", body)
+            elif path == "/livez":
+                status, body = live()
+                self._answer(status, "application/json", body)
             else:
-                self._answer(404, "text/plain; charset=utf-8", b"not found: try /metrics or /healthz\n")
+                self._answer(404, "text/plain; charset=utf-8", b"not found: try /metrics, /healthz or /livez\n")
 
         def _answer(self, status: int, content_type: str, body: bytes) -> None:
             self.send_response(status)

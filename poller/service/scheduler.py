@@ -154,6 +154,8 @@ class Service:
         self.server: MetricsServer | None = None
         self.events: Any = None  # the embedded push-event intake (poller.events.EventService), when configured
         self.notifier = Notifier()  # systemd readiness and watchdog (a no-op outside Type=notify)
+        self.cluster: Any = None  # poller.service.cluster.Cluster when coordination: is configured
+        self._db_health_at = 0.0
         self._sources = {s.name: s for s in config.sources if s.enabled}
         self._settings = settings_for(config)
         self._dispatcher = build_dispatcher(config, store, include_stdout=True)
@@ -184,7 +186,7 @@ class Service:
         self.events = _event_service(self.config, self.store, self._on_refresh)
         if svc.metrics_port is not None:
             try:
-                self.server = MetricsServer(svc.metrics_host, svc.metrics_port, self.metrics, self._health_report)
+                self.server = MetricsServer(svc.metrics_host, svc.metrics_port, self.metrics, self._health_report, self._live_report)
             except OSError as exc:
                 raise PollerError(
                     f"service.metrics_port: cannot listen on {svc.metrics_host}:{svc.metrics_port} ({exc.strerror or type(exc).__name__})"
@@ -194,8 +196,11 @@ class Service:
             self.events.start()
         self._seed_freshness()
         self._scheduler.start()
-        for source in self._sources.values():
-            self._add_job(source, first_run=source.run_at_start or source.name in self._overdue)
+        if self.config.coordination is not None:
+            self._start_cluster()  # schedules the sources the ring gives this node, once joined
+        else:
+            for source in self._sources.values():
+                self._add_job(source, first_run=source.run_at_start or source.name in self._overdue)
         self._scheduler.add_job(self._deliver, IntervalTrigger(seconds=DELIVERY_INTERVAL, timezone=UTC), id="deliver",
                                 name="deliver", executor="delivery", next_run_time=datetime.now(UTC))
         self._scheduler.add_job(self._prune, IntervalTrigger(seconds=PRUNE_INTERVAL, timezone=UTC), id="prune", name="prune",
@@ -273,6 +278,8 @@ class Service:
                         hint="they commit nothing; their changes come with the next run")
         self._halt.set()
         self._final_delivery()
+        if self.cluster is not None:
+            self.cluster.stop()
         if self.server is not None:
             self.server.stop()
         log.info("service_stopped", unfinished=len(left))
@@ -310,6 +317,9 @@ class Service:
 
     def _scheduled(self, name: str) -> None:
         """The job of one source: start its run on its own thread, wait at most until its timeout."""
+        if self.cluster is not None and not self.cluster.may_run(name):
+            self.metrics.skipped.labels(name, "not_owned").inc()
+            return
         source = self._sources.get(name)
         if source is not None and self.backoff.take_skip(name):
             self.metrics.skipped.labels(name, "backoff").inc()
@@ -519,8 +529,13 @@ class Service:
                     missed_runs=int(down // period), catch_up="one run now")
 
     def _health_report(self) -> tuple[int, bytes]:
-        """Freshness, plus the sources backing off after rejected credentials (which fail the check)."""
-        status, body = self.health.report(datetime.now(UTC))
+        """Freshness (in a cluster: every node's runs, and the coordination backend), plus the sources
+        backing off after rejected credentials (which fail the check)."""
+        problem = None
+        if self.cluster is not None:
+            self._freshness_from_database()
+            problem = self.cluster.snapshot().problem
+        status, body = self.health.report(datetime.now(UTC), problem=problem)
         backing_off = self.backoff.backing_off()
         if not backing_off:
             return status, body
@@ -529,6 +544,67 @@ class Service:
         if report.get("status") == "ok":
             report["status"] = "backoff"
         return 503, orjson.dumps(report)
+
+    def _live_report(self) -> tuple[int, bytes]:
+        return live_report(self._scheduler.running and not self._halt.is_set(), self.cluster)
+
+    # -------------------------------------------------------------- cluster
+
+    def _start_cluster(self) -> None:
+        from poller.service.cluster import Cluster
+
+        self.cluster = Cluster(self.config.coordination, self._sources, self._durable_sinks(), on_change=self._on_cluster_change)
+        self._dispatcher.may_deliver = self.cluster.may_deliver
+        self.cluster.start()
+
+    def _durable_sinks(self) -> list[str]:
+        return [s.name for s in self._dispatcher.durable]
+
+    def _on_cluster_change(self) -> None:
+        """The cluster thread says the assignment changed: schedule exactly the owned sources."""
+        snap = self.cluster.snapshot()
+        self.metrics.set_cluster(snap.members, len(snap.owned), {s: s in snap.sinks for s in self._durable_sinks()})
+        with self._lock:
+            if self._stopping:
+                return
+            jobs = {j.id.removeprefix("source:") for j in self._scheduler.get_jobs() if j.id.startswith("source:")}
+            for name in sorted(jobs - snap.owned):
+                _quietly(self._scheduler.remove_job, _job_id(name))
+            for name in sorted(snap.owned - jobs):
+                source = self._sources.get(name)
+                if source is not None:
+                    self._scheduler.add_job(self._scheduled, build_trigger(source), args=(name,), id=_job_id(name), name=name,
+                                            replace_existing=True, next_run_time=self._taken_over_at(source))
+        if snap.sinks:
+            self._wake_delivery()
+
+    def _taken_over_at(self, source: SourceConfig) -> datetime | None:
+        """When a source this node just got runs first: now if its last run (by any node) is a period
+        old or it never ran, else when that run's period ends; cron sources keep their schedule."""
+        now = datetime.now(UTC)
+        try:
+            runs = self.store.runs(source.name, limit=1)
+        except BaselineError:
+            return now
+        if not runs:
+            return now if source.run_at_start else None
+        if source.cron:
+            return None
+        return max(now, runs[0].started_at + timedelta(seconds=source.interval or 300.0))
+
+    def _freshness_from_database(self) -> None:
+        """Last complete runs by any node (throttled): a source another node polls is not stale here."""
+        if time.monotonic() - self._db_health_at < 2.0:
+            return
+        self._db_health_at = time.monotonic()
+        for name in list(self._sources):
+            try:
+                runs = self.store.runs(name, limit=20)
+            except BaselineError:
+                return
+            done = next((r for r in runs if r.status == "ok" and r.finished_at is not None), None)
+            if done is not None:
+                self.health.record_ok(name, done.finished_at)
 
     # -------------------------------------------------------------- reload
 
@@ -579,17 +655,34 @@ class Service:
         for name in removed:
             _quietly(self._scheduler.remove_job, _job_id(name))
         for name, source in wanted.items():
-            if name in added:
+            if name in added and self.cluster is None:
                 self._add_job(source, first_run=source.run_at_start)
             elif _schedule_key(source) != _schedule_key(old_sources[name]):
-                self._scheduler.reschedule_job(_job_id(name), trigger=build_trigger(source))
+                with contextlib.suppress(JobLookupError):  # a cluster node has only its own sources' jobs
+                    self._scheduler.reschedule_job(_job_id(name), trigger=build_trigger(source))
                 rescheduled.append(name)
-            self._scheduler.modify_job(_job_id(name), misfire_grace_time=grace)
+            with contextlib.suppress(JobLookupError):
+                self._scheduler.modify_job(_job_id(name), misfire_grace_time=grace)
+        if self.cluster is not None:
+            self._dispatcher.may_deliver = self.cluster.may_deliver
+            self.cluster.set_sources(wanted, self._durable_sinks())
+            self._on_cluster_change()
         now = datetime.now(UTC)
         self.health.set_sources({name: schedule_period(s, now) for name, s in wanted.items()})
         self.backoff.forget(set(wanted))
         log.info("config_reloaded", path=self.config_path, added=added, removed=removed, rescheduled=rescheduled,
                  sources=sorted(wanted))
+
+
+def live_report(scheduling: bool, cluster: Any) -> tuple[int, bytes]:
+    """The /livez answer: 200 while the process runs its scheduler, whatever the clouds or the backend say."""
+    import orjson
+
+    body: dict[str, Any] = {"status": "alive" if scheduling else "stopped"}
+    if cluster is not None:
+        snap = cluster.snapshot()
+        body.update(member=cluster.member_id, joined=snap.joined, owned_sources=len(snap.owned))
+    return (200 if scheduling else 503), orjson.dumps(body)
 
 
 def _event_service(config: Config, store: Store, on_commit: Any) -> Any:
@@ -642,6 +735,8 @@ def _validate(new: Config, old: Config) -> None:
     if new.baseline.url != old.baseline.url:
         raise ConfigError(f"{new.path}: baseline.url changed; restart the service to use another database")
     check_config(new)
+    if new.coordination != old.coordination:
+        log.warning("reload_needs_restart", setting="coordination", hint="kept at its running value until a restart")
     for name in ("workers", "metrics_port", "metrics_host"):
         if getattr(new.service, name) != getattr(old.service, name):
             log.warning("reload_needs_restart", setting=f"service.{name}", hint="kept at its running value until a restart")
