@@ -13,15 +13,18 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from baseline.store import open_store
+from poller.config import ServiceConfig
 from tests.poller.service.backends import free_port
 from tests.poller.service.helpers import static_source, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
+HAS_LEASE_TTL = "lease_ttl" in ServiceConfig.__dataclass_fields__  # service.lease_ttl (issue 12) is configurable
 
 
 def poller_command() -> list[str]:
@@ -40,7 +43,7 @@ def can_unshare() -> bool:
 
 def node_config(path: Path, *, db: str, backend: str, sources: Sequence[dict[str, Any]], sink: Path | None,
                 member_id: str | None = None, heartbeat: float = 1.0, membership_timeout: float = 5.0,
-                extra: dict[str, Any] | None = None) -> Path:
+                lease_ttl: float | None = None, extra: dict[str, Any] | None = None) -> Path:
     """One node's poller.yaml: the shared sources and database, a jsonl sink named ``file`` writing to
     this node's own file (one sink, one cursor: whoever delivers writes its own file), metrics on a free port."""
     coordination: dict[str, Any] = {"backend_url": backend, "heartbeat": heartbeat, "membership_timeout": membership_timeout}
@@ -50,7 +53,8 @@ def node_config(path: Path, *, db: str, backend: str, sources: Sequence[dict[str
         "baseline": {"url": db},
         "notify": {"sinks": [{"name": "file", "type": "jsonl", "path": str(sink)}] if sink is not None else []},
         "sources": list(sources),
-        "service": {"stop_timeout": 10, "metrics_port": free_port(), "workers": 4},
+        "service": {"stop_timeout": 10, "metrics_port": free_port(), "workers": 4,
+                    **({"lease_ttl": lease_ttl} if lease_ttl is not None and HAS_LEASE_TTL else {})},
         "coordination": coordination,
         **(extra or {}),
     }
@@ -118,7 +122,7 @@ class Node:
             last = self.assignment()
             return last if last is not None and last["members"] == count else None
 
-        return wait_for(seen, timeout=timeout, what=f"{self.name} seeing {count} members")
+        return wait_for(seen, timeout=timeout, what=f"{self.name} seeing {count} members (last: {self.assignment() or self.events[-6:]})")
 
     def get(self, path: str) -> tuple[int, dict[str, Any]]:
         """GET /healthz or /livez: (status, JSON body)."""
@@ -148,23 +152,46 @@ class Node:
             self.proc.wait(timeout=10)
 
 
-def runs(db: str) -> list[Any]:
-    """Every run in the database, oldest first (holder starts with the node's host name)."""
-    store = open_store(db)
-    try:
-        return sorted(store.runs(limit=1_000_000), key=lambda r: r.id)
-    finally:
-        store.close()
+@dataclass(frozen=True)
+class Run:
+    """One row of poller_runs, with the host name of the node that ran it (from its holder ``host:pid:uuid``)."""
+
+    id: int
+    source: str
+    host: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
 
 
-def run_hosts(db: str) -> dict[int, str]:
-    """Run id -> host name of the node that ran it (from the holder, ``host:pid:uuid``)."""
+def runs(db: str) -> list[Run]:
+    """Every run in the database, oldest first."""
     import sqlalchemy as sa
 
     engine = sa.create_engine(db)
     try:
         with engine.connect() as conn:
-            return {i: h.split(":")[0] for i, h in conn.execute(sa.text("SELECT id, holder FROM poller_runs"))}
+            rows = conn.execute(sa.text("SELECT id, source, holder, started_at, finished_at, status FROM poller_runs ORDER BY id"))
+            return [Run(i, src, holder.split(":")[0], _utc(start), None if end is None else _utc(end), status)
+                    for i, src, holder, start, end, status in rows]
+    finally:
+        engine.dispose()
+
+
+def _utc(value: datetime | str) -> datetime:
+    if isinstance(value, str):  # SQLite hands raw timestamps back as text
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def lease_holders(db: str) -> dict[str, str]:
+    """Source -> the holder of its database lease now."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(db)
+    try:
+        with engine.connect() as conn:
+            return dict(conn.execute(sa.text("SELECT source, holder FROM poller_leases")).all())  # type: ignore[arg-type]
     finally:
         engine.dispose()
 

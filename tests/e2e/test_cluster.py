@@ -23,13 +23,14 @@ import pytest
 
 from tests.conftest import IN_CI, _drop_pg_database, _new_pg_database
 from tests.e2e.cluster_nodes import (
+    HAS_LEASE_TTL,
     Node,
     between,
     can_unshare,
+    lease_holders,
     node_config,
     outbox_ids,
     poller_command,
-    run_hosts,
     runs,
     static_sources,
     write_revs,
@@ -126,11 +127,11 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def owners_by_host(rows: list[Any], hosts: dict[int, str]) -> dict[str, set[str]]:
+def owners_by_host(rows: list[Any]) -> dict[str, set[str]]:
     """Source -> the hosts that ran it among ``rows``."""
     out: dict[str, set[str]] = {}
     for r in rows:
-        out.setdefault(r.source, set()).add(hosts[r.id])
+        out.setdefault(r.source, set()).add(r.host)
     return out
 
 
@@ -141,7 +142,7 @@ def test_three_nodes_split_sources_report_healthy_and_survive_kill9(tmp_path: Pa
     every node; after `kill -9` of one node its sources run elsewhere within 30 s; every notification is delivered
     once by one node."""
     sources = static_sources(tmp_path, 12, interval=2)
-    cluster = make_cluster(pg_db, etcd.url, sources)
+    cluster = make_cluster(pg_db, etcd.url, sources, lease_ttl=6.0)
     alone = cluster.start("node-a")
     alone.wait_members(1)
     wait_for(lambda: len({r.source for r in runs(pg_db)}) == 12, timeout=60, what="every source run once")
@@ -159,10 +160,9 @@ def test_three_nodes_split_sources_report_healthy_and_survive_kill9(tmp_path: Pa
     start = now()
     time.sleep(10)
     rows = between(runs(pg_db), start, start + timedelta(seconds=10))
-    hosts = run_hosts(pg_db)
     assert len(rows) <= 1.2 * len(single), (len(rows), len(single))
-    assert all(len(h) == 1 for h in owners_by_host(rows, hosts).values()), owners_by_host(rows, hosts)
-    assert {hosts[r.id] for r in rows} == {cluster.host(n) for n in NAMES} or not cluster.own_hostname
+    assert all(len(h) == 1 for h in owners_by_host(rows).values()), owners_by_host(rows)
+    assert {r.host for r in rows} == {cluster.host(n) for n in NAMES} or not cluster.own_hostname
 
     for node in cluster.nodes.values():
         for _ in range(3):
@@ -178,6 +178,9 @@ def test_three_nodes_split_sources_report_healthy_and_survive_kill9(tmp_path: Pa
     moved = [s for s, owner in view["sources"].items() if owner == victim_id]
     victim.signal(signal.SIGKILL)
     killed = now()
+    if not HAS_LEASE_TTL:  # leases last 120 s before issue 12: a source the victim was running stays busy that long
+        held = lease_holders(pg_db)
+        moved = [s for s in moved if not held.get(s, "").startswith(victim.name)]
     for inv in tmp_path.glob("inv-*.jsonl"):
         write_revs(inv, 2)
 
@@ -204,8 +207,9 @@ def test_frozen_node_moves_its_work_and_wakes_without_stale_commits(tmp_path: Pa
     it starts no run before it has rejoined, no source's committed runs overlap, no entity's state goes back, and no
     notification is lost."""
     sources = static_sources(tmp_path, 9, interval=1)
-    cluster = make_cluster(pg_db, redis.url, sources, membership_timeout=4.0)
-    for name in NAMES:
+    cluster = make_cluster(pg_db, redis.url, sources, membership_timeout=4.0, lease_ttl=6.0)
+    cluster.start(NAMES[0]).wait_members(1)  # the first one migrates the new database
+    for name in NAMES[1:]:
         cluster.start(name)
     for node in cluster.nodes.values():
         node.wait_members(3)
@@ -231,8 +235,7 @@ def test_frozen_node_moves_its_work_and_wakes_without_stale_commits(tmp_path: Pa
         others = {cluster.host(n) for n in NAMES if n != frozen.name}
 
         def moved() -> bool:
-            hosts = run_hosts(pg_db)
-            after = {r.source for r in runs(pg_db) if r.started_at > stopped and r.status == "ok" and hosts[r.id] in others}
+            after = {r.source for r in runs(pg_db) if r.started_at > stopped and r.status == "ok" and r.host in others}
             return set(its_sources) <= after
 
         wait_for(moved, timeout=30, what=f"{its_sources} run by the others while {frozen.name} is frozen")
@@ -241,9 +244,12 @@ def test_frozen_node_moves_its_work_and_wakes_without_stale_commits(tmp_path: Pa
         time.sleep(2)
         frozen.signal(signal.SIGCONT)
         woken = now()
-        wait_for(lambda: any(datetime.fromisoformat(e["timestamp"]) > woken for e in frozen.matching("cluster_assignment")
-                             if e["members"] == 3 and e["owned"]), timeout=30, what="the woken node owning sources again")
-        time.sleep(4)
+        rejoining = wait_for(lambda: [e for e in frozen.matching("cluster_rejoining")
+                                      if datetime.fromisoformat(e["timestamp"]) > woken], timeout=30, what="the woken node rejoining")
+        rejoined = datetime.fromisoformat(rejoining[0]["timestamp"])
+        wait_for(lambda: [r for r in runs(pg_db) if r.host == cluster.host(frozen.name) and r.started_at > rejoined],
+                 timeout=30, what="the woken node running its sources again")
+        time.sleep(3)
     finally:
         churn_stop.set()
         churner.join()
@@ -251,11 +257,8 @@ def test_frozen_node_moves_its_work_and_wakes_without_stale_commits(tmp_path: Pa
     for node in cluster.nodes.values():
         assert node.stop() == 0
 
-    rejoined = min(datetime.fromisoformat(e["timestamp"]) for e in frozen.matching("cluster_assignment")
-                   if datetime.fromisoformat(e["timestamp"]) > woken)
-    hosts = run_hosts(pg_db)
     every = runs(pg_db)
-    assert [r.id for r in every if hosts[r.id] == cluster.host(frozen.name) and stopped <= r.started_at < rejoined] == []
+    assert [r.id for r in every if r.host == cluster.host(frozen.name) and stopped <= r.started_at < rejoined] == []
     committed: dict[str, list[Any]] = {}
     for r in every:
         if r.status == "ok" and r.finished_at is not None:
@@ -263,7 +266,7 @@ def test_frozen_node_moves_its_work_and_wakes_without_stale_commits(tmp_path: Pa
     for source, rs in committed.items():
         rs.sort(key=lambda r: r.started_at)
         for a, b in zip(rs, rs[1:], strict=False):
-            assert a.finished_at <= b.started_at or hosts[a.id] == hosts[b.id], (source, a, b)
+            assert a.finished_at <= b.started_at or a.host == b.host, (source, a, b)
     assert_no_regression(pg_db)
     delivered = cluster.delivered()
     assert [i for i in outbox_ids(pg_db) if i not in delivered] == []
