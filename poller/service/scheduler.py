@@ -290,7 +290,7 @@ class Service:
             try:
                 dispatcher.deliver_pending(force=True)
                 for name, waiting in dispatcher.backlog().items():
-                    if waiting:
+                    if waiting and dispatcher.may_deliver(name):  # a cluster node speaks only for the sinks it delivers
                         log.warning("notifications_waiting", sink=name, backlog=waiting, error=dispatcher.state[name].last_error)
             except BaselineError as exc:
                 log.error("final_delivery_failed", error=str(exc), hint="pending notifications stay in the outbox")
