@@ -77,7 +77,8 @@ def replay_parked(store: Store, sink: Sink, *, batch_size: int = 200) -> ParkedR
     """Send ``sink``'s parked notifications again (same ids, outbox order); each one the sink
     takes is no longer parked, one it refuses again stays parked with the new reason.
 
-    Stops (DeliveryError) when the sink is down: what was not sent stays parked.
+    Stops (DeliveryError) when the sink is down: what was not sent stays parked. Writes
+    (forgets parked records): it needs a writable store, unlike ``status``.
     """
     sent = refused = 0
     position = 0
