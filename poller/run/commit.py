@@ -75,6 +75,14 @@ def _commit(
             )
         now = settings.clock()
         epoch, new_epoch = tx.ensure_epoch(source.name, now)
+        first = [scan.etype.name for scan in scans if new_epoch or scan.state is None]
+        if first and not settings.dry_run:
+            # F25: a rebuilt or new baseline says so, whatever initial_load is (silent included).
+            log.warning("first_load", source=source.name, epoch=epoch, new_epoch=new_epoch, types=first,
+                        initial_load=settings.initial_load,
+                        note=f"first load for epoch {epoch}: its creates are flagged initial"
+                        if settings.initial_load != "silent" else
+                        f"first load for epoch {epoch}: recorded without notifications (initial_load: silent)")
         ctx = _CommitContext(source, settings, result, epoch, new_epoch, now, published=published)
         for scan in scans:
             with structlog.contextvars.bound_contextvars(entity_type=scan.etype.name):

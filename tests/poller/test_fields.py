@@ -103,3 +103,19 @@ class TestEmptyEqualsMissing:
         _, real = run(store, [vm("a", tags=["web"])], clock, source=src)
         assert updates == [[], [], [], []]
         assert [c["path"] for c in real[0]["changes"]] == ["/tags"]
+
+
+class TestFirstLoadLogged:
+    def test_F25_first_load_is_logged_with_its_epoch_even_when_silent(self, store: Store, clock: Any) -> None:
+        """F25: a first load under initial_load: silent emits nothing but logs 'first load for epoch …'."""
+        from structlog.testing import capture_logs
+
+        with capture_logs() as first:
+            result, notes = run(store, [vm("a")], clock, initial_load="silent")
+        epoch = store.epoch("src")
+        assert result.status == "ok" and notes == []
+        logged = [e for e in first if e["event"] == "first_load"]
+        assert len(logged) == 1 and f"first load for epoch {epoch}" in logged[0]["note"]
+        with capture_logs() as later:
+            run(store, [vm("a"), vm("b")], clock, initial_load="silent")
+        assert not [e for e in later if e["event"] == "first_load"]
