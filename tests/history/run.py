@@ -23,12 +23,13 @@ from tests.private_servers import PrivatePostgres
 def history(directory: Path, backend: str, url: str, plan: Plan, restart: Callable[[], None] | None = None,
             say: Callable[[str], None] = print) -> Report:
     """Run the workload of ``plan`` on the baseline at ``url`` in ``directory``, check it, and describe the run."""
+    commit = _commit()
     workload = Workload(directory, url, plan, restart_database=restart, say=say)
     workload.run()
     report = check(directory, url)
     report.counts = {
         "backend": backend,
-        "commit": _commit(),
+        "commit": commit,
         "plan": (f"{plan.duration:.0f}s churn, {plan.nodes} nodes x {plan.workers} workers, "
                  f"{plan.small_sources} small sources of {plan.small_size}, {plan.bulk_sources} bulk of {plan.bulk_size}"),
         "hostnames": "own (unshare -u)" if workload.hostnames else "shared (not root: holders differ by pid)",
