@@ -109,8 +109,11 @@ def _confirm(collector: Collector, scan: Scan, plan: DeletionPlan, budget: _Budg
     gone: list[str] = []
     waiting: list[str] = []
     fetched = failed = 0
+    reason = "fetch_failed"
     for index, key in enumerate(plan.delete):
-        if budget.exhausted(fetched) is not None:
+        stop = budget.exhausted(fetched)
+        if stop is not None:
+            reason = stop
             waiting.extend(plan.delete[index:])
             break
         fetched += 1
@@ -121,7 +124,7 @@ def _confirm(collector: Collector, scan: Scan, plan: DeletionPlan, budget: _Budg
             gone.extend(plan.delete[index:])
             break
         except (AuthenticationFailed, SourceUnreachable) as exc:
-            budget.stopped = "source_unreachable"
+            budget.stopped = reason = "source_unreachable"
             log.warning("deletion_confirm_failed", key=key, error=str(exc), scope="source")
             failed += 1
             waiting.extend(plan.delete[index:])
@@ -148,7 +151,7 @@ def _confirm(collector: Collector, scan: Scan, plan: DeletionPlan, budget: _Budg
     if waiting:
         scan.result.deferred += len(waiting)
         log.warning("deletions_waiting", waiting=len(waiting), failed=failed,
-                    reason=budget.exhausted(fetched) or "fetch_failed", hint="they are confirmed in a later run")
+                    reason=reason, hint="they are confirmed in a later run")
     missed = dict(plan.missed)
     for key in waiting:
         missed[key] = scan.misses.get(key, 0) + 1
