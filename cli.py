@@ -423,7 +423,13 @@ def notifications() -> None:
 @pass_context
 @errors_to_exit
 def notifications_status(obj: Context, fmt: str) -> None:
-    """Backlog per sink, oldest pending notification, last error, parked notifications."""
+    """Backlog per sink, oldest pending notification, last error, parked notifications.
+
+    \b
+    Examples:
+      poller notifications status
+      poller notifications status --format json
+    """
     from poller import render
     from poller.notify import admin
     from poller.notify.registry import build_sink
@@ -438,17 +444,23 @@ def notifications_status(obj: Context, fmt: str) -> None:
 
 
 @notifications.command("replay")
-@click.option("--sink", "sink_name", required=True, metavar="NAME")
-@click.option("--since", default=None, metavar="WHEN", help="2h, 1d or an ISO-8601 time.")
-@click.option("--source", default=None, metavar="NAME")
-@click.option("--type", "entity_type", default=None, metavar="TYPE")
+@click.option("--sink", "sink_name", required=True, metavar="NAME", help="The durable sink to send to (notify.sinks[].name).")
+@click.option("--since", default=None, metavar="WHEN", help="A duration ago (30, 5m, 1h30m, 1d, 1w) or an ISO-8601 time.")
+@click.option("--source", default=None, metavar="NAME", shell_complete=complete_sources, help="Only this source's notifications.")
+@click.option("--type", "entity_type", default=None, metavar="TYPE", help="Only this entity type, e.g. compute.server.")
 @click.option("--parked", is_flag=True, help="Send exactly the sink's parked notifications (instead of --since).")
 @pass_context
 @errors_to_exit
 def notifications_replay(
     obj: Context, sink_name: str, since: str | None, source: str | None, entity_type: str | None, parked: bool,
 ) -> None:
-    """Send recorded notifications again to one sink (same ids: consumers deduplicate)."""
+    """Send recorded notifications again to one sink (same ids: consumers deduplicate).
+
+    \b
+    Examples:
+      poller notifications replay --sink hook --since 1d
+      poller notifications replay --sink hook --parked
+    """
     from poller import history
     from poller.notify import admin
     from poller.notify.registry import build_sink

@@ -121,3 +121,16 @@ def test_unwritable_output_is_named(workdir: Path) -> None:
         if any(p.name == "output" for p in command.params):
             result = poller(*minimal(path, workdir), "-o", "/nonexistent-dir/out.file", cwd=workdir)
             assert result.returncode == 2 and "/nonexistent-dir" in result.stderr, (path, result.stderr)
+
+
+def test_every_option_has_help_and_every_command_an_example() -> None:
+    """`poller COMMAND -h` explains every option and shows at least one example command line."""
+    missing = []
+    for path, command in commands():
+        name = " ".join(path)
+        for param in command.params:
+            if isinstance(param, click.Option) and param.name != "help" and not param.help:
+                missing.append(f"{name} {param.opts[-1]}: no help text")
+        if "poller " not in (command.help or ""):
+            missing.append(f"{name}: no example in its help")
+    assert missing == []
