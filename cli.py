@@ -601,7 +601,13 @@ def sources(obj: Context, fmt: str) -> None:
 @pass_context
 @errors_to_exit
 def cluster(obj: Context, fmt: str) -> None:
-    """Members of the coordination group, and which member owns each source and durable sink."""
+    """Members of the coordination group, and which member owns each source and durable sink.
+
+    \b
+    Examples:
+      poller cluster
+      poller cluster --format json
+    """
     from poller import render
     from poller.service.roster import roster
 
