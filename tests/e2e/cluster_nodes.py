@@ -18,13 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from baseline.store import open_store
-from poller.config import ServiceConfig
 from tests.poller.service.backends import free_port
 from tests.poller.service.helpers import static_source, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-HAS_LEASE_TTL = "lease_ttl" in ServiceConfig.__dataclass_fields__  # service.lease_ttl (issue 12) is configurable
 
 
 def poller_command() -> list[str]:
@@ -54,7 +51,7 @@ def node_config(path: Path, *, db: str, backend: str, sources: Sequence[dict[str
         "notify": {"sinks": [{"name": "file", "type": "jsonl", "path": str(sink)}] if sink is not None else []},
         "sources": list(sources),
         "service": {"stop_timeout": 10, "metrics_port": free_port(), "workers": 4,
-                    **({"lease_ttl": lease_ttl} if lease_ttl is not None and HAS_LEASE_TTL else {})},
+                    **({"lease_ttl": lease_ttl} if lease_ttl is not None else {})},
         "coordination": coordination,
         **(extra or {}),
     }
@@ -182,27 +179,6 @@ def _utc(value: datetime | str) -> datetime:
     if isinstance(value, str):  # SQLite hands raw timestamps back as text
         value = datetime.fromisoformat(value)
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def lease_holders(db: str) -> dict[str, str]:
-    """Source -> the holder of its database lease now."""
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(db)
-    try:
-        with engine.connect() as conn:
-            return dict(conn.execute(sa.text("SELECT source, holder FROM poller_leases")).all())  # type: ignore[arg-type]
-    finally:
-        engine.dispose()
-
-
-def outbox_ids(db: str) -> list[str]:
-    """Every notification id recorded in the outbox, in outbox order."""
-    store = open_store(db)
-    try:
-        return [r.id for r in store.history()]
-    finally:
-        store.close()
 
 
 def between(rows: Sequence[Any], start: datetime, end: datetime) -> list[Any]:

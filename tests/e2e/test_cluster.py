@@ -23,11 +23,9 @@ import pytest
 
 from tests.conftest import IN_CI, _drop_pg_database, _new_pg_database
 from tests.e2e.cluster_nodes import (
-    HAS_LEASE_TTL,
     Node,
     between,
     can_unshare,
-    lease_holders,
     node_config,
     poller_command,
     runs,
@@ -177,9 +175,6 @@ def test_three_nodes_split_sources_report_healthy_and_survive_kill9(tmp_path: Pa
     moved = [s for s, owner in view["sources"].items() if owner == victim_id]
     victim.signal(signal.SIGKILL)
     killed = now()
-    if not HAS_LEASE_TTL:  # leases last 120 s before issue 12: a source the victim was running stays busy that long
-        held = lease_holders(pg_db)
-        moved = [s for s in moved if not held.get(s, "").startswith(victim.name)]
     for inv in tmp_path.glob("inv-*.jsonl"):
         write_revs(inv, 2)
 
@@ -189,8 +184,7 @@ def test_three_nodes_split_sources_report_healthy_and_survive_kill9(tmp_path: Pa
 
     wait_for(taken_over, timeout=30, what=f"{moved} run by the survivors after kill -9")
     survivors = [n for n in cluster.nodes.values() if n is not victim]
-    if HAS_LEASE_TTL:  # before issue 12 the victim's leases keep its running sources busy (so stale) for 120 s
-        wait_for(lambda: all(n.get("/healthz")[0] == 200 for n in survivors), timeout=30, what="survivors healthy")
+    wait_for(lambda: all(n.get("/healthz")[0] == 200 for n in survivors), timeout=30, what="survivors healthy")
     time.sleep(3)
     for node in survivors:
         assert node.stop() == 0
@@ -208,10 +202,6 @@ def assert_delivered_once(db: str, cluster: Cluster, duplicates_allowed: bool = 
         cursor = store.cursor("file")
     finally:
         store.close()
-    if missing and not HAS_LEASE_TTL:
-        # Issue 12 (delivery in commit order, fencing) is not on main yet: a run committing late, below the
-        # cursor, is skipped by the sink on one node as on several. Strict again once service.lease_ttl exists.
-        pytest.xfail(f"issue 12 not landed: {len(missing)} committed behind the cursor: {missing[:3]}; cursor {cursor}")
     assert missing == [], f"{len(missing)} never delivered (seq, source, run): {missing[:5]}; cursor {cursor}"
     if not duplicates_allowed:
         assert [i for i, times in delivered.items() if times > 1] == []
@@ -248,9 +238,6 @@ def test_frozen_node_moves_its_work_and_wakes_without_stale_commits(tmp_path: Pa
         its_sources = frozen.assignment()["owned"]
         frozen.signal(signal.SIGSTOP)
         stopped = now()
-        if not HAS_LEASE_TTL:  # leases last 120 s before issue 12: a source frozen mid-run stays busy that long
-            held = lease_holders(pg_db)
-            its_sources = [s for s in its_sources if not held.get(s, "").startswith(frozen.name)]
         others = {cluster.host(n) for n in NAMES if n != frozen.name}
 
         def moved() -> bool:
