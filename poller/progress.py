@@ -7,6 +7,7 @@ Shows nothing when stderr is not a terminal. Never affects a run: it only writes
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -47,6 +48,8 @@ class TerminalProgress:
         self._active = False
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
+        self._log_filter = _EraseBeforeLogging(self)
+        self._handlers: list[logging.Handler] = []
 
     def phase(self, source: str, phase: str, entity_type: str | None = None, total: int | None = None) -> None:
         """Start showing a phase (its count starts at 0)."""
@@ -56,6 +59,10 @@ class TerminalProgress:
             self._active = True
             self._draw()
         self._ensure_ticker()
+        if not self._handlers:  # a log line written meanwhile must not land after the progress text
+            self._handlers = list(logging.getLogger().handlers)
+            for handler in self._handlers:
+                handler.addFilter(self._log_filter)
 
     def count(self, source: str, entity_type: str, done: int) -> None:
         """Update the count; the line is redrawn at most every ``interval`` seconds."""
@@ -73,12 +80,23 @@ class TerminalProgress:
                 self.stream.flush()
                 self._shown = False
 
+    def erase(self) -> None:
+        """Erase the line for something else to be written; the next count or tick draws it again."""
+        with self._lock:
+            if self._shown:
+                self.stream.write("\r\033[K")
+                self.stream.flush()
+                self._shown = False
+
     def close(self) -> None:
-        """Erase the line and stop the ticker thread."""
+        """Erase the line, stop the ticker thread and stop watching the log handlers."""
         self.clear()
         self._stop.set()
         if self._ticker is not None:
             self._ticker.join(timeout=2)
+        for handler in self._handlers:
+            handler.removeFilter(self._log_filter)
+        self._handlers = []
 
     def text(self) -> str:
         """The line as it would be drawn now."""
@@ -108,6 +126,19 @@ class TerminalProgress:
             with self._lock:
                 if self._active:
                     self._draw()
+
+
+class _EraseBeforeLogging(logging.Filter):
+    """Erases the progress line before a log handler writes a record (and filters nothing)."""
+
+    def __init__(self, display: TerminalProgress) -> None:
+        super().__init__()
+        self.display = display
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Always True: the record is written, on a line of its own."""
+        self.display.erase()
+        return True
 
 
 def for_terminal(stream: TextIO) -> TerminalProgress | None:

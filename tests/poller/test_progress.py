@@ -74,3 +74,23 @@ def test_nothing_when_piped() -> None:
     display = for_terminal(_Tty())
     assert isinstance(display, TerminalProgress)
     display.close()
+
+
+def test_log_lines_are_written_on_a_line_of_their_own() -> None:
+    """A log record written while the display is shown is preceded by an erase of the progress line."""
+    import logging
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        display = TerminalProgress(stream, tick=3600)
+        display.phase("s", "committing")
+        logging.getLogger("poller.test").warning("lease_lost")
+        display.close()
+        logging.getLogger("poller.test").warning("after")
+    finally:
+        root.removeHandler(handler)
+    assert "s: committing\r\033[Klease_lost\n" in stream.getvalue()
+    assert stream.getvalue().endswith("after\n")
