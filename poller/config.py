@@ -54,6 +54,9 @@ class SinkConfig:
     name: str
     type: str
     options: Mapping[str, Any] = field(default_factory=dict)
+    # Set when ``options`` names an unset ${ENV}: raised when the sink is built (build_sink), so
+    # commands that build no sink (diff, sources, baseline, history, show) need none of its secrets.
+    options_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -440,7 +443,10 @@ def _notify(v: _Validator, raw: Any) -> NotifyConfig:
             v.report(f"notify.sinks.{name}.type", "is required (stdout, jsonl, webhook, amqp)")
             kind = "?"
         options = {k: val for k, val in entry.items() if k not in ("name", "type")}
-        sinks.append(SinkConfig(name, kind, v.guarded(lambda o=options, n=name: v.interpolate(o, f"notify.sinks.{n}"), {})))
+        try:
+            sinks.append(SinkConfig(name, kind, v.interpolate(options, f"notify.sinks.{name}")))
+        except ConfigError as exc:
+            sinks.append(SinkConfig(name, kind, options, options_error=str(exc)))
     initial = v.text(section, "initial_load", "notify", "announce")
     if initial not in ("announce", "silent"):
         v.report("notify.initial_load", "must be announce or silent")

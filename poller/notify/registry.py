@@ -22,6 +22,8 @@ KINDS = {
 
 def build_sink(config: SinkConfig) -> Sink:
     """Construct the sink a config entry describes; SinkConfigError when it cannot be."""
+    if config.options_error:
+        raise SinkConfigError(config.options_error)  # an unset ${ENV}, demanded only now
     target = KINDS.get(config.type)
     if target is None:
         raise SinkConfigError(f"notify.sinks.{config.name}.type: unknown sink type {config.type!r} (known: {', '.join(KINDS)})")

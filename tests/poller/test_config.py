@@ -151,6 +151,15 @@ class TestValues:
                        " {name: b, collector: noop, options: {token: '${TOK}'}}]", TOK="t")
         assert config.sources[0].options_error is not None and config.sources[1].options == {"token": "t"}
 
+    def test_sink_secrets_are_demanded_when_the_sink_is_built(self) -> None:
+        """A sink's unset ${ENV} does not stop the load; building the sink names the variable."""
+        from poller.errors import SinkConfigError
+        from poller.notify.registry import build_sink
+
+        config = parse("notify: {sinks: [{name: hook, type: webhook, url: 'http://127.0.0.1:9/', secret: '${HOOK_SECRET}'}]}")
+        with pytest.raises(SinkConfigError, match=r"notify.sinks.hook.secret needs the environment variable HOOK_SECRET"):
+            build_sink(config.notify.sinks[0])
+
     def test_missing_env_outside_source_options_still_fails(self) -> None:
         """A missing variable in baseline.url is an error at load (every command needs the baseline)."""
         with pytest.raises(ConfigError, match=r"baseline.url needs the environment variable DB"):
