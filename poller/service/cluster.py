@@ -54,6 +54,8 @@ def driver_options(config: CoordinationConfig) -> dict[str, Any]:
     socket timeout); the etcd3gw driver parses them with ``int()`` (tooz 9.1.0
     drivers/etcd3gw.py), hence whole seconds.
     """
+    # No api_version: etcd3gw 2.7.0 (client.py _discover_api_path) reads /version and uses the
+    # gateway's /v3/ path from etcd 3.4 on (Debian's etcd-server is 3.4), /v3beta/ for 3.3.
     ttl = max(2, math.ceil(config.timeout))
     return {"membership_timeout": ttl, "lock_timeout": ttl, "timeout": max(1, math.ceil(config.heartbeat * 2))}
 
