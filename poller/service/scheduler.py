@@ -616,6 +616,8 @@ class Service:
             dispatcher = None
             if new.notify != self.config.notify or _routes(new) != _routes(self.config):
                 dispatcher = build_dispatcher(new, self.store, include_stdout=True)
+                if self.cluster is not None:  # from its first delivery on, like the one it replaces
+                    dispatcher.may_deliver = self.cluster.may_deliver
             changed = new.events != self.config.events or new.sources != self.config.sources
             restart_events = changed and (self.events is not None or bool(new.events))
             events = _event_service(new, self.store, self._on_refresh) if restart_events else None
