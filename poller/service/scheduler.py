@@ -657,8 +657,9 @@ class Service:
         for name in removed:
             _quietly(self._scheduler.remove_job, _job_id(name))
         for name, source in wanted.items():
-            if name in added and self.cluster is None:
-                self._add_job(source, first_run=source.run_at_start)
+            if name in added:
+                if self.cluster is None:  # a cluster node schedules it once the ring gives it to this node
+                    self._add_job(source, first_run=source.run_at_start)
             elif _schedule_key(source) != _schedule_key(old_sources[name]):
                 with contextlib.suppress(JobLookupError):  # a cluster node has only its own sources' jobs
                     self._scheduler.reschedule_job(_job_id(name), trigger=build_trigger(source))

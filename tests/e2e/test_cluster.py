@@ -345,3 +345,31 @@ def test_cluster_command_without_backend_fails_in_one_line(tmp_path: Path) -> No
     done = subprocess.run([*poller_command(), "--config", str(config), "cluster"], capture_output=True, text=True, timeout=120)
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 1 and len(lines) == 1 and "does not answer" in lines[0] and "s3cret" not in done.stderr
+
+
+def test_sighup_on_a_cluster_node_adds_a_source_to_the_ring(tmp_path: Path, redis: Backend, make_cluster: Any) -> None:
+    """A reload that adds a source and reschedules another: the node schedules the new one once its ring says so,
+    keeps the rescheduled one running, and logs no error."""
+    db = f"sqlite:///{tmp_path}/b.db"
+    sources = static_sources(tmp_path, 3, interval=1)
+    cluster = make_cluster(db, redis.url, sources, membership_timeout=3.0)
+    node = cluster.start("node-a")
+    node.wait_members(1)
+    wait_for(lambda: len({r.source for r in runs(db)}) == 3, timeout=60, what="every source run")
+    (tmp_path / "more").mkdir()
+    added = [{**static_sources(tmp_path / "more", 1, interval=1)[0], "name": "extra"}]
+    changed = [{**sources[0], "interval": 2}, *sources[1:], *added]
+    config = json.loads(node.config.read_text())
+    config["sources"] = changed
+    node.config.write_text(json.dumps(config))
+    node.signal(signal.SIGHUP)
+    wait_for(lambda: node.matching("config_reloaded") or node.matching("config_rejected"), timeout=30,
+             what=f"the reload (log: {node.events[-3:]})")
+    assert node.matching("config_rejected") == []
+    assert node.matching("config_reloaded")[0]["added"] == ["extra"]
+    wait_for(lambda: "extra" in {r.source for r in runs(db)}, timeout=30, what="the added source run")
+    reloaded = now()
+    wait_for(lambda: sources[0]["name"] in {r.source for r in runs(db) if r.started_at > reloaded}, timeout=30,
+             what="the rescheduled source still run")
+    assert [e for e in node.events if e.get("level") == "error"] == []
+    assert node.stop() == 0
