@@ -8,6 +8,7 @@ the listing incomplete with an error naming the file and line; it never guesses.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -189,17 +190,20 @@ class StaticCollector(Collector):
             yield (f"{path}:{line}" if line else f"{path}: entities[{index}]"), raw
 
 
-def _identity(handle: Any) -> tuple[int, int, int]:
-    """What changes when the open file is written to: (inode, size, modification time in ns)."""
+def _identity(handle: Any) -> tuple[int, int, int] | None:
+    """What changes when the open file is written to: (inode, size, modification time in ns);
+    None for what is not a regular file (a named pipe is read as a stream, once)."""
     info = os.fstat(handle.fileno())
+    if not stat.S_ISREG(info.st_mode):
+        return None
     return info.st_ino, info.st_size, info.st_mtime_ns
 
 
-def _check_whole(path: Path, handle: Any, before: tuple[int, int, int]) -> None:
+def _check_whole(path: Path, handle: Any, before: tuple[int, int, int] | None) -> None:
     """A torn read deletes nothing: the open file must not have changed while it was read. A file
     replaced by rename meanwhile is fine (the open file is the old one, whole); rewriting it in
     place is what this catches (a line cut in the middle is already invalid JSON)."""
-    if _identity(handle) != before:
+    if before is not None and _identity(handle) != before:
         raise ListingIncomplete(f"{path}: changed while it was being read (write the new inventory to a "
                                 "temporary file and rename it into place)")
 
