@@ -67,6 +67,8 @@ class NotifyConfig:
     initial_load: str = "announce"  # announce | silent
     max_backlog: int | None = None
     retention_days: float | None = None
+    # B08: a notification larger than this carries a summary of its entity instead of it.
+    max_notification_bytes: int = 1_048_576
 
 
 @dataclass(frozen=True)
@@ -423,7 +425,7 @@ def _deletion(v: _Validator, raw: Any, key: str) -> DeletionConfig | None:
 
 def _notify(v: _Validator, raw: Any) -> NotifyConfig:
     section = v.mapping(raw, "notify")
-    v.known(section, "notify", ("sinks", "initial_load", "max_backlog", "retention_days"))
+    v.known(section, "notify", ("sinks", "initial_load", "max_backlog", "retention_days", "max_notification_bytes"))
     sinks: list[SinkConfig] = []
     raw_sinks = section.get("sinks") or []
     if not isinstance(raw_sinks, list):
@@ -455,6 +457,7 @@ def _notify(v: _Validator, raw: Any) -> NotifyConfig:
         initial_load=initial,
         max_backlog=v.integer(section, "max_backlog", "notify", None, minimum=1),
         retention_days=v.days(section, "retention_days", "notify", None),
+        max_notification_bytes=v.integer(section, "max_notification_bytes", "notify", 1_048_576, minimum=4096),
     )
 
 

@@ -67,8 +67,39 @@ class Change:
         )
 
 
-def render(change: Change, notification_id: str | None = None) -> bytes:
-    """The notification's JSON object as UTF-8 bytes (``notification_id`` if already computed)."""
+def render(change: Change, notification_id: str | None = None, *, max_bytes: int | None = None) -> bytes:
+    """The notification's JSON object as UTF-8 bytes (``notification_id`` if already computed).
+
+    B08: past ``max_bytes`` the entity is left out (``entity: null``) and each changed value
+    over a kilobyte is replaced by its size, with ``entity_omitted`` saying how large the
+    whole was and where to read it (``poller show``); the change itself is still reported.
+    """
+    data = _dumps(change, notification_id, change.entity, change.changes)
+    if max_bytes is None or len(data) <= max_bytes:
+        return data
+    changes = None if change.changes is None else [_shrunk(c) for c in change.changes]
+    shrunk = _dumps(change, notification_id, None, changes, omitted=len(data), limit=max_bytes)
+    if len(shrunk) > max_bytes:
+        shrunk = _dumps(change, notification_id, None, [{"path": c.get("path")} for c in changes or []],
+                        omitted=len(data), limit=max_bytes)
+    return shrunk
+
+
+_SMALL = 1024
+
+
+def _shrunk(change: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(change)
+    for side in ("old", "new"):
+        size = len(orjson.dumps(change.get(side), default=_fallback))
+        if size > _SMALL:
+            out[side] = None
+            out[f"{side}_omitted_bytes"] = size
+    return out
+
+
+def _dumps(change: Change, notification_id: str | None, entity: Any, changes: Any, *, omitted: int | None = None,
+           limit: int | None = None) -> bytes:
     body: dict[str, Any] = {
         "id": notification_id or change.id,
         "specversion": "1.0",
@@ -89,10 +120,15 @@ def render(change: Change, notification_id: str | None = None) -> bytes:
         "version": change.version,
         "hash": change.hash,
         "previous_hash": change.previous_hash,
-        "changes": None if change.changes is None else list(change.changes),
+        "changes": None if changes is None else list(changes),
         "previous": dict(change.previous) if change.previous else None,
-        "entity": change.entity,
+        "entity": entity,
     }
+    if omitted is not None:
+        body["entity_omitted"] = {
+            "bytes": omitted, "limit": limit, "reason": "notification larger than notify.max_notification_bytes",
+            "read": f"poller show {change.entity_type}/{change.key} --source {change.source}",
+        }
     return orjson.dumps(body, default=_fallback)
 
 

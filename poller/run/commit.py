@@ -233,7 +233,7 @@ def _notify(
         previous=previous, entity=doc.get("attributes") if entity is ... else entity, run_id=ctx.result.run_id,
     )
     notification_id = change.id
-    body = render(change, notification_id)
+    body = render(change, notification_id, max_bytes=ctx.settings.max_notification_bytes)
     if ctx.settings.emit is not None and ctx.settings.dry_run:
         ctx.settings.emit(body)
     ctx.outbox.append(

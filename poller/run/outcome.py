@@ -103,6 +103,7 @@ class RunSettings:
     deletion: DeletionPolicy = DeletionPolicy()
     store_payloads: bool = True
     initial_load: str = "announce"
+    max_notification_bytes: int | None = 1_048_576  # notify.max_notification_bytes (B08)
     dry_run: bool = False
     timeout: float | None = None
     emit: Callable[[bytes], None] | None = None

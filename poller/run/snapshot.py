@@ -69,6 +69,7 @@ def settings_for(
         deletion=DeletionPolicy(d.min_misses, d.max_fraction, d.min_count, allow_mass_delete),
         store_payloads=config.baseline.store_payloads,
         initial_load=config.notify.initial_load,
+        max_notification_bytes=config.notify.max_notification_bytes,
         dry_run=dry_run,
         emit=emit,
         timeout=timeout,
