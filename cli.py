@@ -642,9 +642,16 @@ def collectors(obj: Context, fmt: str) -> None:
     if fmt == "json":
         click.echo(render.json_text(records))
         return
-    rows = [(r["collector"], r["plugin"], r["error"] and f"unavailable: {r['error']}" or ", ".join(r["entity_types"])
-             or ("(from its inventory)" if r["dynamic_types"] else "(none)")) for r in records]
+    rows = [(r["collector"], r["plugin"], _types_cell(r)) for r in records]
     click.echo(render.table(("COLLECTOR", "PLUGIN", "ENTITY TYPES"), rows))
+
+
+def _types_cell(record: dict[str, Any]) -> str:
+    if record["error"]:
+        return f"unavailable: {record['error']}"
+    if record["entity_types"]:
+        return ", ".join(record["entity_types"])
+    return "(from its inventory)" if record["dynamic_types"] else "(none)"
 
 
 def _configured_class_paths(obj: Context) -> dict[str, str]:
