@@ -61,7 +61,7 @@ class TestSecretsOnlyForSourcesThatRun:
     """A disabled source's ${ENV} is not demanded by commands that do not run it."""
 
     def test_read_only_commands_need_no_secret(self, workdir: Path) -> None:
-        """snapshot, sources, diff, history, show, baseline show/export and check-config work without LAB_OS_PASSWORD."""
+        """S05: snapshot, sources, diff, history, show, baseline show/export and check-config work without LAB_OS_PASSWORD."""
         for args in (("snapshot",), ("sources",), ("diff",), ("history", "vm/a"), ("show", "vm/a"), ("baseline", "show"),
                      ("baseline", "export"), ("check-config",)):
             result = poller(*args, cwd=workdir)
@@ -69,7 +69,7 @@ class TestSecretsOnlyForSourcesThatRun:
         assert "lab: collector openstack, disabled (not checked)" in poller("check-config", cwd=workdir).stdout
 
     def test_running_the_source_demands_it(self, workdir: Path) -> None:
-        """Running the disabled source by name names the unset variable (not its value), exit 2."""
+        """S05: running the disabled source by name names the unset variable (not its value), exit 2."""
         result = poller("snapshot", "--source", "lab", cwd=workdir)
         assert result.returncode == 2
         assert "sources.lab.options.auth.password needs the environment variable LAB_OS_PASSWORD" in result.stderr
@@ -79,7 +79,7 @@ class TestCheckConfig:
     """check-config reports every problem it finds, each on a line, exit 2."""
 
     def test_every_problem_is_reported(self, tmp_path: Path) -> None:
-        """Key errors, a bad duration, an unknown collector option, a missing static file and a bad baseline.url."""
+        """B09: key errors, a bad duration, an unknown collector (option), a missing static file and a bad baseline.url."""
         (tmp_path / "poller.yaml").write_text(
             "baseline: {url: 'mysql://u:pw@127.0.0.1/db'}\n"
             "service: {stop_timeout: soonish}\n"
@@ -117,7 +117,7 @@ class TestErrors:
         assert result.returncode == 2 and "regoin" in result.stderr and "serving" not in result.stderr
 
     def test_bad_collector_option_fails_before_any_source_runs(self, workdir: Path) -> None:
-        """An unknown OpenStack option is exit 2 and the valid static source is not run either."""
+        """B09: an unknown OpenStack option is exit 2 and the valid static source is not run either."""
         text = (workdir / "poller.yaml").read_text().replace("enabled: false", "enabled: true")
         text = text.replace("username: u", "username: u, regoin: x")
         (workdir / "poller.yaml").write_text(text)

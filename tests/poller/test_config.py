@@ -146,7 +146,7 @@ class TestValues:
             build_collector(config.sources[0])
 
     def test_secrets_are_demanded_only_of_sources_that_run(self) -> None:
-        """A source's unset ${ENV} does not stop the config from loading (read-only commands work)."""
+        """S05: a source's unset ${ENV} does not stop the config from loading (read-only commands work)."""
         config = parse("sources: [{name: a, collector: noop, enabled: false, options: {password: '${PW}'}},"
                        " {name: b, collector: noop, options: {token: '${TOK}'}}]", TOK="t")
         assert config.sources[0].options_error is not None and config.sources[1].options == {"token": "t"}
