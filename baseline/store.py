@@ -20,6 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
@@ -497,12 +498,20 @@ class Store:
         self, sink: str, position: int, now: datetime, *, error: str | None = None, failures: int = 0,
         parked: Sequence[tuple[int, str]] = (),
     ) -> None:
-        """Move a sink's cursor (and park refused records) in one transaction."""
+        """Move a sink's cursor forward (and park refused records) in one transaction.
+
+        The cursor never moves back: a deliverer that froze between sending a batch and
+        recording it (another node took the sink over meanwhile) cannot undo the progress
+        recorded since; its error and failure count are still recorded."""
+        c = schema.sink_cursors
         with self.transaction() as tx:
-            tx.upsert(
-                schema.sink_cursors, ["sink"],
-                [{"sink": sink, "position": position, "updated_at": now, "last_error": error, "failures": failures}],
-            )
+            insert = (sqlite.insert if tx.dialect == "sqlite" else postgresql.insert)(c)
+            stmt = insert.values(sink=sink, position=position, updated_at=now, last_error=error, failures=failures)
+            tx.conn.execute(stmt.on_conflict_do_update(index_elements=["sink"], set_={
+                "position": sa.case((stmt.excluded.position > c.c.position, stmt.excluded.position), else_=c.c.position),
+                "updated_at": stmt.excluded.updated_at, "last_error": stmt.excluded.last_error,
+                "failures": stmt.excluded.failures,
+            }))
             for seq, reason in parked:
                 tx.upsert(schema.parked, ["sink", "seq"], [{"sink": sink, "seq": seq, "parked_at": now, "reason": reason}])
 

@@ -168,6 +168,14 @@ class TestCursors:
         store.set_cursor("hook", 9, NOW)
         assert store.cursor("hook").position == 9  # type: ignore[union-attr]
 
+    def test_cursor_never_moves_back(self, store: Store) -> None:
+        """A late writer (a deliverer that froze and woke after another node moved on) cannot move the
+        cursor back; its error is still recorded."""
+        store.set_cursor("hook", 9, NOW)
+        store.set_cursor("hook", 4, NOW, error="late", failures=1)
+        cursor = store.cursor("hook")
+        assert cursor is not None and (cursor.position, cursor.last_error) == (9, "late")
+
 
 def test_upgrade_from_the_first_schema_keeps_leases(store_url: str) -> None:
     """A database at revision 0001 with a lease row is upgraded by the next writer; the lease
