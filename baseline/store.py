@@ -584,6 +584,10 @@ class Store:
                 tx.abandon_runs(source, holder, datetime.now(UTC))
                 return token
         except StoreBusy:
+            if self.dialect == "sqlite":
+                # BEGIN IMMEDIATE waited out the busy timeout: the whole database is write-locked
+                # (by anything), which is a failure of this run, not another holder of the lease.
+                raise
             return None  # another transaction holds the lease row (a commit): it is busy
         except StoreUnavailable as exc:
             if isinstance(exc.__cause__, IntegrityError):

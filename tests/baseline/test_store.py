@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from baseline.errors import StoreCorrupt, StoreUnavailable
+from baseline.errors import StoreBusy, StoreCorrupt, StoreUnavailable
 from baseline.store import Store, open_store, redact_url, to_signed, to_unsigned, utc
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -147,6 +147,25 @@ class TestLeases:
         run_id = store.start_run("s", "a", NOW)
         assert store.acquire_lease("s", "b", 60) == 2
         assert [(r.id, r.status) for r in store.runs("s")] == [(run_id, "abandoned")]
+
+    def test_F13_write_locked_sqlite_fails_the_lease_instead_of_skipping(self, tmp_path: Path) -> None:
+        """F13: SQLite write-locked by another connection past the busy timeout: taking a lease
+        raises StoreBusy (the run fails and is counted), not "another holder" (a skipped run)."""
+        import sqlite3
+
+        store = open_store(f"sqlite:///{tmp_path / 'b.db'}", lock_timeout=0.3)
+        try:
+            blocker = sqlite3.connect(tmp_path / "b.db", isolation_level=None)
+            blocker.execute("BEGIN EXCLUSIVE")
+            try:
+                with pytest.raises(StoreBusy, match="busy"):
+                    store.acquire_lease("s", "a", 60)
+            finally:
+                blocker.execute("ROLLBACK")
+                blocker.close()
+            assert store.acquire_lease("s", "a", 60) == 1
+        finally:
+            store.close()
 
     def test_lease_uses_the_database_clock(self, store: Store) -> None:
         """expires_at is the database's now plus the TTL, whatever this process's clock says."""
