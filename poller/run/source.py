@@ -51,7 +51,13 @@ def _run(source: SourceConfig, collector: Collector, store: Store, settings: Run
     holder = new_holder()
     if not settings.dry_run:
         keeper = LeaseKeeper(store, source.name, settings.lease_ttl, deadline, holder)
-        if not keeper.acquire():
+        try:
+            acquired = keeper.acquire()
+        except BaselineError as exc:  # F13: the baseline stayed locked past baseline.lock_timeout
+            result.status, result.error = "failed", str(exc)
+            log.error("run_failed", error=str(exc))
+            return result
+        if not acquired:
             other = store.lease_holder(source.name)
             result.status = "busy"
             result.error = f"source {source.name} is being run by another process ({other}); skipped"
