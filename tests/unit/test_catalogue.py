@@ -36,3 +36,13 @@ class TestCatalogue:
         """The project's list of case ids matches the reliability contract's 66."""
         assert len(catalogue.CASES) == 66
         assert sum(1 for c in catalogue.CASES if c.startswith("F")) == 30
+
+
+def test_reliability_doc_table_is_the_generated_one() -> None:
+    """docs/reliability.md's catalogue table is exactly what the suite generates (it cannot drift;
+    refresh it with `python -m tests.catalogue --write docs/reliability.md`)."""
+    from pathlib import Path
+
+    doc = (Path(catalogue.TESTS).parent / "docs" / "reliability.md").read_text(encoding="utf-8")
+    block = doc.split(catalogue.TABLE_BEGIN, 1)[1].split(catalogue.TABLE_END, 1)[0]
+    assert block.strip() == catalogue.markdown(catalogue.coverage()).strip()
