@@ -78,7 +78,7 @@ def _commit(
         first = [scan.etype.name for scan in scans if new_epoch or scan.state is None]
         if first and not settings.dry_run:
             # F25: a rebuilt or new baseline says so, whatever initial_load is (silent included).
-            log.warning("first_load", source=source.name, epoch=epoch, new_epoch=new_epoch, types=first,
+            log.info("first_load", source=source.name, epoch=epoch, new_epoch=new_epoch, types=first,
                         initial_load=settings.initial_load,
                         note=f"first load for epoch {epoch}: its creates are flagged initial"
                         if settings.initial_load != "silent" else
