@@ -198,6 +198,8 @@ class TestPrune:
         write_inventory(inv, vms(3))
         svc = make_service([static_source("inv", inv, interval=3600)], baseline={"history_days": 0})
         wait_for(lambda: len(read_jsonl(tmp_path / "out.jsonl")) == 3, what="3 creates")
+        # The sink writes its batch before its cursor records it: wait for the record too.
+        wait_for(lambda: all(c.position >= svc.store.last_seq() for c in svc.store.cursors()), what="cursors at the end")
         svc._prune()
         assert list(svc.store.history()) == []
 
