@@ -84,7 +84,7 @@ outbox = Table(
     Column("run_id", Integer, nullable=True),
     Column("entity_type", String(255), nullable=False),
     Column("key", String(512), nullable=False),
-    Column("action", String(16), nullable=False),
+    Column("action", String(32), nullable=False),  # create | update | delete | baseline_initialized
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("body", LargeBinary, nullable=False),  # zlib-compressed notification JSON
 )

@@ -20,6 +20,10 @@ from typing import Any
 import orjson
 
 ACTIONS = {"create": "created", "update": "updated", "delete": "deleted"}
+#: The action (and outbox ``action``) of the marker a silent first load commits instead of its creates (F25).
+BASELINE_INITIALIZED = "baseline_initialized"
+#: The marker's ``entity_type``: a pseudo type naming the baseline itself (its ``key`` is the epoch).
+BASELINE_TYPE = "poller.baseline"
 
 
 def notification_id(
@@ -65,6 +69,68 @@ class Change:
         return notification_id(
             self.source, self.entity_type, self.key, self.version, self.previous_hash, self.hash, self.epoch
         )
+
+
+@dataclass(frozen=True)
+class BaselineMarker:
+    """F25: the one notification a first load under ``initial_load: silent`` commits instead of its creates.
+
+    It says that the baseline of ``types`` (entity type -> entities recorded) was initialized in
+    ``epoch`` by run ``run_id`` without a notification per entity; ``new_epoch`` is true when the
+    whole baseline is new (a new database, or a reset), false when types were added to a source.
+    """
+
+    source: str
+    epoch: str
+    new_epoch: bool
+    time: datetime
+    types: Mapping[str, int]
+    run_id: int | None = None
+
+    @property
+    def id(self) -> str:
+        """Deterministic: the same run's marker always has the same id."""
+        material = "\x1f".join((BASELINE_INITIALIZED, self.source, self.epoch, str(self.run_id), *sorted(self.types)))
+        digest = hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()
+        return f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}"
+
+
+def render_marker(marker: BaselineMarker) -> bytes:
+    """The marker as a notification object: every member a change carries (entity ones null), plus ``baseline``.
+
+    ``type`` is ``poller.baseline.initialized``, ``action`` ``baseline_initialized``, ``entity_type``
+    ``poller.baseline`` and ``key`` the epoch, so a consumer keyed on those never mistakes it for a change.
+    """
+    body: dict[str, Any] = {
+        "id": marker.id,
+        "specversion": "1.0",
+        "type": "poller.baseline.initialized",
+        "source": marker.source,
+        "subject": f"{BASELINE_TYPE}/{marker.epoch}",
+        "time": _iso(marker.time),
+        "epoch": marker.epoch,
+        "initial": True,
+        "run_id": marker.run_id,
+        "entity_type": BASELINE_TYPE,
+        "key": marker.epoch,
+        "name": None,
+        "parent": None,
+        "state": None,
+        "project": None,
+        "action": BASELINE_INITIALIZED,
+        "version": None,
+        "hash": None,
+        "previous_hash": None,
+        "changes": None,
+        "previous": None,
+        "entity": None,
+        "baseline": {
+            "new_epoch": marker.new_epoch,
+            "types": dict(sorted(marker.types.items())),
+            "entities": sum(marker.types.values()),
+        },
+    }
+    return orjson.dumps(body)
 
 
 def render(change: Change, notification_id: str | None = None, *, max_bytes: int | None = None) -> bytes:

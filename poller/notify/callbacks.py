@@ -21,6 +21,7 @@ import structlog
 
 from poller.config import parse_duration
 from poller.errors import SinkConfigError
+from poller.notification import BASELINE_INITIALIZED
 from poller.notify.base import OutboxRecord
 
 Callback = Callable[[dict[str, Any]], object]
@@ -58,6 +59,18 @@ class Subscription:
         """Unsubscribe: the callback is not called for notifications it has not started on."""
         if self._sink is not None:
             self._sink.unsubscribe(self)
+
+
+def concerned_types(record: OutboxRecord) -> tuple[str, ...]:
+    """The entity types a notification concerns: its own, and for a ``baseline_initialized`` marker (F25)
+    also each type it initialized, so a subscriber of ``compute.*`` hears of its types' silent first load."""
+    if record.action != BASELINE_INITIALIZED:
+        return (record.entity_type,)
+    try:
+        types = orjson.loads(record.body).get("baseline", {}).get("types", {})
+    except (orjson.JSONDecodeError, AttributeError):
+        return (record.entity_type,)
+    return (record.entity_type, *(t for t in types if isinstance(t, str)))
 
 
 class CallbackSink:
@@ -110,7 +123,8 @@ class CallbackSink:
         """Enqueue the records some subscription wants; drop (and count) what does not fit. Never blocks."""
         subscriptions = self._subscriptions
         for record in records:
-            if not any(s.matches(record.entity_type) for s in subscriptions):
+            types = concerned_types(record)
+            if not any(s.matches(t) for s in subscriptions for t in types):
                 continue
             with self._lock:  # close() flips _closed under this lock: nothing is enqueued behind its stop marker
                 accepted = not self._closed and self._queue.qsize() < self.options.queue_size
@@ -165,8 +179,9 @@ class CallbackSink:
             self.errors += 1
             log.error("callback_bad_notification", sink=self.name, notification_id=record.id)
             return
+        types = concerned_types(record)
         for subscription in self._subscriptions:
-            if subscription.matches(record.entity_type):
+            if any(subscription.matches(t) for t in types):
                 self._call(subscription, record, notification)
 
     def _call(self, subscription: Subscription, record: OutboxRecord, notification: dict[str, Any]) -> None:

@@ -312,6 +312,8 @@ def _load_row(load: model.FirstLoad, period: Period) -> str:
         for n in listed
     )
     more = f"<p>and {load.count - len(listed)} more (all of them: --format json)</p>" if load.count > len(listed) else ""
+    if load.silent:  # F25: recorded under initial_load: silent, announced by one baseline_initialized marker
+        more = "<p>recorded silently (initial_load: silent): one baseline_initialized notification, no creates to list</p>"
     text = model.visible(" ".join(f"{n.get('name') or ''} {n['key']}" for n in listed))
     return (
         f"<tr class='row initial' {_data(load.source, load.entity_type, 'create', text)}>"

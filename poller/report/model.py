@@ -16,6 +16,8 @@ from typing import Any
 
 import orjson
 
+from poller.notification import BASELINE_INITIALIZED
+
 ACTIONS = ("create", "update", "delete")
 #: The entity fields a notification carries outside ``entity``; ``previous`` holds their old values.
 TOP_FIELDS = ("name", "state", "parent", "project")
@@ -124,6 +126,7 @@ class FirstLoad:
     count: int = 0
     first: datetime | None = None
     sample: list[Mapping[str, Any]] = field(default_factory=list)
+    silent: bool = False  # recorded under initial_load: silent: a baseline_initialized marker, no creates to list
 
 
 @dataclass
@@ -174,6 +177,9 @@ def collect(notes: Iterable[Mapping[str, Any]], *, fold_initial: bool = True, ke
     data = ReportData()
     for n in notes:
         action, source, etype = n["action"], n["source"], n["entity_type"]
+        if action == BASELINE_INITIALIZED:
+            _fold_marker(data, n)
+            continue
         initial = action == "create" and bool(n.get("initial"))
         data.actions[action] += 1
         row = data.rows.get((source, etype))
@@ -198,6 +204,30 @@ def collect(notes: Iterable[Mapping[str, Any]], *, fold_initial: bool = True, ke
         else:
             data.changes.append(n)
     return data
+
+
+def _fold_marker(data: ReportData, note: Mapping[str, Any]) -> None:
+    """F25: a silent first load's marker counts as that many first-load creates per type, with no sample."""
+    moment = note_time(note)
+    source = note["source"]
+    types = (note.get("baseline") or {}).get("types") or {}
+    for etype, count in types.items() if isinstance(types, Mapping) else ():
+        count = count if isinstance(count, int) else 0
+        data.actions["create"] += count
+        row = data.rows.get((source, etype))
+        if row is None:
+            row = data.rows[(source, etype)] = SummaryRow(source, etype)
+        row.initial += count
+        load = data.loads.get((source, etype))
+        if load is None:
+            load = data.loads[(source, etype)] = FirstLoad(source, etype, first=moment)
+        load.count += count
+        load.silent = True
+        if moment is not None and count:
+            data.minutes[(moment.replace(second=0, microsecond=0), "initial")] += count
+    if moment is not None:
+        data.first_time = moment if data.first_time is None else min(data.first_time, moment)
+        data.last_time = moment if data.last_time is None else max(data.last_time, moment)
 
 
 def summary(notes: Iterable[Mapping[str, Any]]) -> list[SummaryRow]:

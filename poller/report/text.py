@@ -16,7 +16,7 @@ import orjson
 from poller.report import model
 from poller.report.model import Period
 
-_ACTION_MARK = {"create": "+", "update": "~", "delete": "-"}
+_ACTION_MARK = {"create": "+", "update": "~", "delete": "-", model.BASELINE_INITIALIZED: "*"}
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], max_width: int | None = None) -> str:
@@ -46,6 +46,15 @@ def change_summary(note: Mapping[str, Any], limit: int = 3) -> str:
     return "; ".join(parts)
 
 
+def marker_summary(note: Mapping[str, Any]) -> str:
+    """F25: one line saying what a baseline_initialized marker recorded silently."""
+    baseline = note.get("baseline") or {}
+    types = baseline.get("types") or {}
+    listed = ", ".join(f"{model.visible(str(t))} {c}" for t, c in types.items()) if isinstance(types, Mapping) else ""
+    epoch = "new epoch" if baseline.get("new_epoch") else "epoch"
+    return f"first load recorded silently ({epoch} {model.visible(str(note.get('epoch')))}): {listed or 'no types'}"
+
+
 def _arrow(change: model.FieldChange, width: int) -> str:
     old, new = model.value_text(change.old), model.value_text(change.new)
     return f"{model.visible(change.field)}: {model.short(old, width)} -> {model.short(new, width)}"
@@ -58,7 +67,8 @@ def notifications_table(notes: Sequence[Mapping[str, Any]], period: Period | Non
         (
             model.when(model.note_time(n), tz, zone=False), n["source"],
             _ACTION_MARK.get(n["action"], "?") + n["action"], n["entity_type"], n["key"], n.get("name") or "",
-            change_summary(n) if n["action"] == "update" else "",
+            change_summary(n) if n["action"] == "update" else marker_summary(n) if n["action"] == model.BASELINE_INITIALIZED
+            else "",
         )
         for n in notes
     ]
@@ -107,7 +117,9 @@ def diff_report(data: model.ReportData, period: Period) -> str:
         out.append(
             f"first load of {model.visible(source)}: {model.plural(sum(x.count for x in group), 'entity')} of "
             f"{model.plural(len(group), 'type')} at "
-            f"{model.when(group[0].first, period.tz)} (counted above; listed by --format json or html)"
+            f"{model.when(group[0].first, period.tz)} "
+            + ("(counted above; recorded silently: one baseline_initialized notification, no creates to list)"
+               if all(x.silent for x in group) else "(counted above; listed by --format json or html)")
         )
     details = _details(data.changes)
     return "\n".join(out) + ("\n" + details if details else "")

@@ -19,7 +19,7 @@ from baseline.canonical import hash_hex
 from baseline.diff import DeletionPolicy, entity_document, envelope_changes, field_changes, plan_deletions, split_document
 from baseline.store import Store, StoredEntity, Transaction, compress, to_unsigned
 from poller.config import SourceConfig
-from poller.notification import Change, render
+from poller.notification import BASELINE_INITIALIZED, BASELINE_TYPE, BaselineMarker, Change, render, render_marker
 from poller.run.confirm import deletion_policy
 from poller.run.lease import LeaseKeeper
 from poller.run.outcome import LeaseLost, RunAbandoned, RunResult, RunSettings
@@ -82,11 +82,14 @@ def _commit(
                         initial_load=settings.initial_load,
                         note=f"first load for epoch {epoch}: its creates are flagged initial"
                         if settings.initial_load != "silent" else
-                        f"first load for epoch {epoch}: recorded without notifications (initial_load: silent)")
+                        f"first load for epoch {epoch}: recorded without a notification per entity, announced by one "
+                        "baseline_initialized notification (initial_load: silent)")
         ctx = _CommitContext(source, settings, result, epoch, new_epoch, now, published=published)
         for scan in scans:
             with structlog.contextvars.bound_contextvars(entity_type=scan.etype.name):
                 _apply_type(tx, ctx, scan, tombstones[scan.etype.name])
+        if first and settings.initial_load == "silent" and settings.record_listing:
+            _mark_baseline(ctx, {scan.etype.name: scan.result.created for scan in scans if scan.etype.name in first})
         _flush_outbox(tx, ctx)
         result.finished_at = settings.clock()
         if result.run_id is not None:
@@ -240,6 +243,20 @@ def _notify(
         {
             "id": notification_id, "source": change.source, "run_id": change.run_id, "entity_type": change.entity_type,
             "key": key, "action": action, "created_at": ctx.now, "body": body,
+        }
+    )
+
+
+def _mark_baseline(ctx: _CommitContext, types: dict[str, int]) -> None:
+    """F25: the silent first load's one marker, last in its run's notifications (same outbox, same transaction)."""
+    marker = BaselineMarker(ctx.source.name, ctx.epoch, ctx.new_epoch, ctx.now, types, ctx.result.run_id)
+    body = render_marker(marker)
+    if ctx.settings.emit is not None and ctx.settings.dry_run:
+        ctx.settings.emit(body)
+    ctx.outbox.append(
+        {
+            "id": marker.id, "source": marker.source, "run_id": marker.run_id, "entity_type": BASELINE_TYPE,
+            "key": marker.epoch, "action": BASELINE_INITIALIZED, "created_at": ctx.now, "body": body,
         }
     )
 

@@ -41,7 +41,8 @@ class Metrics:
         self.misfires = Counter("poller_run_misfires_total", "Scheduled runs missed by more than service.misfire_grace.", ["source"],
                                 registry=r)
         self.entities = Gauge("poller_entities", "Live baseline entities per source and type.", ["source", "entity_type"], registry=r)
-        self.changes = Counter("poller_changes_total", "Notifications produced.", ["source", "entity_type", "action"], registry=r)
+        self.changes = Counter("poller_changes_total", "Entity changes recorded (a silent first load's creates included).",
+                               ["source", "entity_type", "action"], registry=r)
         self.held = Gauge("poller_mass_deletions_held", "Deletions held by the mass-deletion guard in the last run.",
                           ["source", "entity_type"], registry=r)
         self.backlog = Gauge("poller_outbox_backlog", "Notifications waiting in the outbox per durable sink.", ["sink"], registry=r)

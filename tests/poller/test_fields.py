@@ -107,13 +107,13 @@ class TestEmptyEqualsMissing:
 
 class TestFirstLoadLogged:
     def test_F25_first_load_is_logged_with_its_epoch_even_when_silent(self, store: Store, clock: Any) -> None:
-        """F25: a first load under initial_load: silent emits nothing but logs 'first load for epoch …'."""
+        """F25: a first load under initial_load: silent emits only its marker and logs 'first load for epoch …'."""
         from structlog.testing import capture_logs
 
         with capture_logs() as first:
             result, notes = run(store, [vm("a")], clock, initial_load="silent")
         epoch = store.epoch("src")
-        assert result.status == "ok" and notes == []
+        assert result.status == "ok" and [n["action"] for n in notes] == ["baseline_initialized"]
         logged = [e for e in first if e["event"] == "first_load"]
         assert len(logged) == 1 and f"first load for epoch {epoch}" in logged[0]["note"]
         with capture_logs() as later:

@@ -211,11 +211,24 @@ class TestEpochAndRules:
     """First loads, silent initial loads, ignore rules and re-fingerprinting."""
 
     def test_silent_initial_load(self, store: Store, clock: Any) -> None:
-        """F25: initial_load: silent records the baseline without notifications."""
-        _, notes = run(store, [vm("a")], clock, initial_load="silent")
-        assert notes == [] and store.load_hashes("src", "vm").keys() == {"a"}
+        """F25: initial_load: silent records the baseline with one baseline_initialized marker, no creates."""
         _, notes = run(store, [vm("a"), vm("b")], clock, initial_load="silent")
-        assert actions(notes) == [("create", "b")]
+        assert actions(notes) == [("baseline_initialized", store.epoch("src"))]
+        assert notes[0]["baseline"] == {"new_epoch": True, "types": {"vm": 2}, "entities": 2}
+        assert store.load_hashes("src", "vm").keys() == {"a", "b"}
+        _, notes = run(store, [vm("a"), vm("b"), vm("c")], clock, initial_load="silent")
+        assert actions(notes) == [("create", "c")]
+
+    def test_F25_silent_marker_per_new_type_and_dry_run(self, store: Store, clock: Any) -> None:
+        """F25: a type added later gets its own marker (new_epoch false); a dry run shows the marker, commits nothing."""
+        _, dry = run(store, [vm("a")], clock, initial_load="silent", dry_run=True)
+        assert [n["action"] for n in dry] == ["baseline_initialized"] and list(store.history()) == []
+        run(store, [vm("a")], clock, initial_load="silent")
+        rack = {"type": "rack", "key": "r1", "name": "r1", "attributes": {}}
+        _, notes = run(store, [vm("a"), vm("b"), rack], clock, initial_load="silent")
+        assert actions(notes) == [("create", "b"), ("baseline_initialized", store.epoch("src"))]
+        assert notes[1]["baseline"] == {"new_epoch": False, "types": {"rack": 1}, "entities": 1}
+        assert notes[1]["initial"] is True and notes[1]["entity_type"] == "poller.baseline"
 
     def test_reset_starts_a_new_epoch(self, store: Store, clock: Any) -> None:
         """F25: After a reset the creates are initial again, under a new epoch."""
