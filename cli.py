@@ -140,7 +140,7 @@ def complete_sources(ctx: click.Context, _param: click.Parameter, incomplete: st
 
     try:
         root = ctx.find_root()
-        config = load_config(find_config(root.params.get("config_path")), problems=[])
+        config = load_config(find_config(root.params.get("config_path")), problems=[], check_modes=False)
     except Exception:  # completion must never print an error into the user's shell
         return []
     return [CompletionItem(s.name, help=s.collector) for s in config.sources if s.name.startswith(incomplete)]
@@ -696,6 +696,34 @@ def check_config(obj: Context) -> None:
         click.echo(f"poller: {config.path}: {len(problems)} problem{'s' if len(problems) > 1 else ''}", err=True)
         sys.exit(EXIT_USAGE)
     click.echo(f"{config.path}: configuration is valid")
+
+
+@main.group("config")
+def config_group() -> None:
+    """The configuration as the poller sees it (see also check-config)."""
+
+
+@config_group.command("show")
+@format_option("yaml", "json", default="yaml")
+@pass_context
+@errors_to_exit
+def config_show(obj: Context, fmt: str) -> None:
+    """Print the effective configuration (defaults, ${ENV} and *_file secrets resolved), every secret as ***.
+
+    \b
+    Examples:
+      poller config show
+      poller config show --format json | jq .sources
+    """
+    import yaml
+
+    from poller.config import masked_document
+
+    document = masked_document(obj.config())
+    if fmt == "json":
+        click.echo(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode())
+    else:
+        click.echo(yaml.safe_dump(document, sort_keys=False, allow_unicode=True).rstrip("\n"))
 
 
 @main.command()

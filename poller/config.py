@@ -1,9 +1,10 @@
-"""The configuration file: loading, ``${ENV}`` interpolation and validation.
+"""The configuration file: loading, ``${ENV}`` and ``*_file`` secret resolution, validation.
 
 Owns the shape of poller.yaml. Every problem found is reported (ConfigProblems holds
 them all, each naming the file and the key); it never returns a half-valid config and
 never echoes a secret's value. A source's options are interpolated lazily: a missing
-``${ENV}`` there only matters when that source is built to run.
+``${ENV}`` or secret file there only matters when that source is built to run. A file
+holding secrets that group or others may read is warned about (or refused, S05).
 """
 
 from __future__ import annotations
@@ -15,15 +16,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import structlog
 import yaml
 
 from collectors.durations import HINT as DURATION_HINT
 from collectors.durations import parse_duration
 from poller.errors import ConfigError, ConfigProblems
+from poller.logging import MASK, is_secret_name, redact_text
+
+log = structlog.get_logger("poller.config")
 
 DEFAULT_PATHS = ("./poller.yaml", "/etc/poller/poller.yaml")
 _ENV = re.compile(r"\$(\$)|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# S05: ``<secret>_file: PATH`` gives a secret-bearing option its value from a file.
+FILE_SUFFIX = "_file"
+MAX_SECRET_FILE = 65536
+# Secret-bearing option names beyond those poller.logging recognises by their words.
+_EXTRA_SECRETS = frozenset({"redaction_key"})
+_NOT_SECRETS = frozenset({"refuse_readable_secrets"})
+# A password written into a URL (``amqp://user:pw@host``), once ${ENV} references are taken out.
+_URL_PASSWORD = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^/\s:@]*:[^@\s/]+@")
 
 
 @dataclass(frozen=True)
@@ -81,6 +94,7 @@ class ServiceConfig:
     metrics_host: str = "127.0.0.1"
     misfire_grace: float = 60.0
     lease_ttl: float = 30.0  # a source's lease lapses this long after its holder stopped renewing it
+    refuse_readable_secrets: bool = False  # S05: refuse (not only warn about) group/world-readable secret files
 
 
 @dataclass(frozen=True)
@@ -166,6 +180,9 @@ class Config:
     sources: tuple[SourceConfig, ...] = ()
     events: Mapping[str, Any] = field(default_factory=dict)
     coordination: CoordinationConfig | None = None
+    # S05: keys whose secret is written in the file itself, and the secret files read (``*_file``).
+    inline_secrets: tuple[str, ...] = field(default=(), compare=False)
+    secret_files: tuple[str, ...] = field(default=(), compare=False)
 
     def source(self, name: str) -> SourceConfig:
         """The source called ``name``; ConfigError if there is none."""
@@ -192,8 +209,18 @@ def find_config(explicit: str | None) -> str:
     )
 
 
-def load_config(path: str, environ: Mapping[str, str] | None = None, problems: list[str] | None = None) -> Config:
-    """Read, interpolate and validate the YAML file at ``path`` (see parse_config for ``problems``)."""
+def is_secret_option(name: str) -> bool:
+    """Whether an option called ``name`` holds a secret (masked by ``config show``, may be ``<name>_file``)."""
+    return name in _EXTRA_SECRETS or (name not in _NOT_SECRETS and is_secret_name(name))
+
+
+def load_config(path: str, environ: Mapping[str, str] | None = None, problems: list[str] | None = None,
+                check_modes: bool = True) -> Config:
+    """Read, interpolate and validate the YAML file at ``path`` (see parse_config for ``problems``).
+
+    With ``check_modes``, a file holding secrets that group or others may read is warned
+    about, or refused (ConfigError, or one more of ``problems``) with service.refuse_readable_secrets.
+    """
     try:
         text = Path(path).read_bytes().decode("utf-8")
     except FileNotFoundError:
@@ -202,7 +229,37 @@ def load_config(path: str, environ: Mapping[str, str] | None = None, problems: l
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
-    return parse_config(text, path, os.environ if environ is None else environ, problems)
+    config = parse_config(text, path, os.environ if environ is None else environ, problems)
+    if check_modes:
+        for problem in readable_secrets(config):
+            if not config.service.refuse_readable_secrets:
+                log.warning("secrets_readable", text=problem)
+            elif problems is not None:
+                problems.append(problem + " (service.refuse_readable_secrets is set)")
+            else:
+                raise ConfigError(problem + " (service.refuse_readable_secrets is set)")
+    return config
+
+
+def readable_secrets(config: Config) -> list[str]:
+    """One line per file holding secrets that group or others may read (mode & 0o077), naming its
+    mode and which secret it holds (a key, never a value)."""
+    held: dict[str, str] = {}
+    if config.inline_secrets:
+        more = f" and {len(config.inline_secrets) - 1} more" if len(config.inline_secrets) > 1 else ""
+        held[config.path] = f"{config.inline_secrets[0]}{more} written inline"
+    for name in config.secret_files:
+        held.setdefault(name, "a secret file")
+    lines = []
+    for name, what in held.items():
+        try:
+            mode = os.stat(name).st_mode & 0o777
+        except OSError:
+            continue
+        if mode & 0o077:
+            lines.append(f"{name}: mode {mode:04o} lets group or others read it, and it holds secrets "
+                         f"({what}): chmod 600 it, or chmod 640 with a group of its own")
+    return lines
 
 
 def parse_config(text: str, path: str, environ: Mapping[str, str], problems: list[str] | None = None) -> Config:
@@ -240,6 +297,8 @@ def parse_config(text: str, path: str, environ: Mapping[str, str], problems: lis
         sources=sources,
         events=v.guarded(lambda: v.interpolate(v.mapping(top.get("events") or {}, "events"), "events"), {}),
         coordination=v.guarded(lambda: _coordination(v, top.get("coordination")), None),
+        inline_secrets=tuple(dict.fromkeys(v.inline_secrets)),
+        secret_files=tuple(dict.fromkeys(v.secret_files)),
     )
     if v.errors and problems is None:
         raise ConfigProblems(v.errors)
@@ -263,6 +322,8 @@ class _Validator:
         self.path = path
         self.environ = environ
         self.errors: list[ConfigError] = []
+        self.inline_secrets: list[str] = []
+        self.secret_files: list[str] = []
 
     def fail(self, key: str, problem: str) -> ConfigError:
         return ConfigError(f"{self.path}: {key}: {problem}")
@@ -294,15 +355,61 @@ class _Validator:
                 self.report(where, f"unknown key (allowed: {', '.join(allowed)})")
 
     def interpolate(self, value: Any, key: str) -> Any:
+        """``value`` with ${ENV} expanded and, in mappings, ``<secret>_file: PATH`` replaced by
+        ``<secret>: <the file's content>`` (never itself expanded)."""
         if isinstance(value, str):
             return self._expand(value, key)
         if isinstance(value, dict):
-            return {k: self.interpolate(v, f"{key}.{k}") for k, v in value.items()}
+            out: dict[Any, Any] = {}
+            files: dict[str, Any] = {}
+            for k, v in value.items():
+                name = str(k)
+                if name.endswith(FILE_SUFFIX) and is_secret_option(name[:-len(FILE_SUFFIX)]):
+                    files[name] = v
+                else:
+                    out[k] = self.interpolate(v, f"{key}.{k}")
+            for name, ref in files.items():
+                stem, where = name[:-len(FILE_SUFFIX)], f"{key}.{name}"
+                if stem in value:
+                    raise self.fail(where, f"set {stem} or {name}, not both")
+                out[stem] = self.secret_file(ref, where)
+            return out
         if isinstance(value, list):
             return [self.interpolate(v, f"{key}[{i}]") for i, v in enumerate(value)]
         return value
 
-    def _expand(self, text: str, key: str) -> str:
+    def secret_file(self, ref: Any, key: str) -> str:
+        """The secret held by the file ``ref`` names (its one trailing newline stripped); ConfigError
+        naming ``key`` and the file if it cannot be read, is not UTF-8 text, is empty or too large."""
+        path = self._expand(ref, key, inline_check=False) if isinstance(ref, str) else None
+        if not path:
+            raise self.fail(key, "must be the path of a file holding the secret")
+        where = Path(path).expanduser()
+        if not where.is_absolute():
+            where = Path(self.path).resolve().parent / where
+        try:
+            with open(where, "rb") as handle:
+                data = handle.read(MAX_SECRET_FILE + 1)
+        except OSError as exc:
+            raise self.fail(key, f"cannot read {where} ({exc.strerror or type(exc).__name__})") from None
+        if len(data) > MAX_SECRET_FILE:
+            raise self.fail(key, f"{where} is larger than {MAX_SECRET_FILE} bytes: not a secret file")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise self.fail(key, f"{where} is not UTF-8 text") from None
+        text = text[:-1] if text.endswith("\n") else text
+        text = text[:-1] if text.endswith("\r") else text
+        if not text:
+            raise self.fail(key, f"{where} is empty")
+        self.secret_files.append(str(where))
+        return text
+
+    def _expand(self, text: str, key: str, inline_check: bool = True) -> str:
+        literal = _ENV.sub("", text)  # what is written in the file itself, references taken out
+        if inline_check and (literal.strip() and is_secret_option(key.rsplit(".", 1)[-1])) or _URL_PASSWORD.search(literal):
+            self.inline_secrets.append(key)
+
         def repl(match: re.Match[str]) -> str:
             if match.group(1):
                 return "$"
@@ -463,7 +570,8 @@ def _notify(v: _Validator, raw: Any) -> NotifyConfig:
 
 def _service(v: _Validator, raw: Any) -> ServiceConfig:
     section = v.mapping(raw, "service")
-    v.known(section, "service", ("workers", "stop_timeout", "metrics_port", "metrics_host", "misfire_grace", "lease_ttl"))
+    v.known(section, "service", ("workers", "stop_timeout", "metrics_port", "metrics_host", "misfire_grace", "lease_ttl",
+                                 "refuse_readable_secrets"))
     defaults = ServiceConfig()
     return ServiceConfig(
         workers=v.integer(section, "workers", "service", defaults.workers, minimum=1),
@@ -473,6 +581,7 @@ def _service(v: _Validator, raw: Any) -> ServiceConfig:
         misfire_grace=v.duration(section, "misfire_grace", "service", defaults.misfire_grace),
         lease_ttl=v.get(section, "lease_ttl", "service", lambda x: _at_least(parse_duration(x), 1.0),
                         "a duration of at least 1s, like 30s", defaults.lease_ttl),
+        refuse_readable_secrets=v.boolean(section, "refuse_readable_secrets", "service", False),
     )
 
 
@@ -579,13 +688,19 @@ def _field_policy(v: _Validator, raw: Any, key: str) -> tuple[FieldPolicy, str |
     if raw is None:
         return FieldPolicy(), None
     section = v.mapping(raw, key)
-    v.known(section, key, ("keep", "drop", "redact", "redaction_key", "empty_equals_missing"))
+    v.known(section, key, ("keep", "drop", "redact", "redaction_key", "redaction_key_file", "empty_equals_missing"))
     sections = {name: _pointer_lists(v, section.get(name), f"{key}.{name}") for name in ("keep", "drop", "redact")}
     raw_key, lazy_error = section.get("redaction_key"), None
+    key_file = section.get("redaction_key_file")
+    if key_file is not None and raw_key is not None:
+        v.report(f"{key}.redaction_key_file", "set redaction_key or redaction_key_file, not both")
     try:
-        redaction_key = v.interpolate(raw_key, f"{key}.redaction_key") if isinstance(raw_key, str) and raw_key else None
+        if key_file is not None and raw_key is None:
+            raw_key = redaction_key = v.secret_file(key_file, f"{key}.redaction_key_file")
+        else:
+            redaction_key = v.interpolate(raw_key, f"{key}.redaction_key") if isinstance(raw_key, str) and raw_key else None
     except ConfigError as exc:
-        redaction_key, lazy_error = raw_key, str(exc)
+        redaction_key, lazy_error = raw_key or key_file, str(exc)
     if raw_key is not None and not (isinstance(raw_key, str) and raw_key):
         v.report(f"{key}.redaction_key", "must be a non-empty string")
     elif sections["redact"] and not redaction_key:
@@ -641,3 +756,25 @@ def _check_cron(v: _Validator, expression: str, key: str) -> None:
         CronTrigger.from_crontab(expression, timezone="UTC")
     except ValueError as exc:
         v.report(key, f"not a crontab expression ({exc})")
+
+
+def masked_document(config: Config) -> dict[str, Any]:
+    """The effective configuration (defaults filled in, ${ENV} and ``*_file`` resolved) as plain
+    data for ``poller config show``: every secret value is ``***`` (keys are kept), URL passwords too."""
+    from dataclasses import asdict
+
+    document = asdict(config)
+    for name in ("inline_secrets", "secret_files"):
+        document.pop(name, None)
+    return _masked(document, secret=False)
+
+
+def _masked(value: Any, secret: bool, key: str = "") -> Any:
+    secret = secret or (bool(key) and is_secret_option(key))
+    if isinstance(value, Mapping):
+        return {str(k): _masked(v, secret, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(v, secret) for v in value]
+    if secret and value not in (None, "", False, True):
+        return MASK
+    return redact_text(value) if isinstance(value, str) else value

@@ -46,6 +46,11 @@ def redact_text(text: str) -> str:
     return _PARAM.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", text)
 
 
+def is_secret_name(key: str) -> bool:
+    """Whether a field called ``key`` (config key, event key, header, parameter) holds a secret."""
+    return bool(_SECRET_KEY.search(key))
+
+
 def redact(value: Any, key: str = "") -> Any:
     """``value`` with secrets masked: the whole value when ``key`` names a secret, else inside text."""
     if key and _SECRET_KEY.search(key):
