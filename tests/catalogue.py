@@ -88,7 +88,6 @@ CASES: dict[str, str] = {
 
 # Cases whose tests do not yet cover everything the catalogue expects: what is missing.
 PARTLY: dict[str, str] = {
-    "F27": "PostgreSQL stopped mid-run, not a connection cut inside the commit statement",
     "L01": "100,000 entities in CI; 1,000,000 only by hand (POLLER_LOAD_ENTITIES)",
     "L02": "100,000 entities in CI; 1,000,000 only by hand (POLLER_LOAD_ENTITIES)",
     "L05": "100,000 entities in CI; the HTML report keeps a bounded sample of first loads",

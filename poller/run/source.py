@@ -116,7 +116,11 @@ def _run(source: SourceConfig, collector: Collector, store: Store, settings: Run
         log.error("run_abandoned", reason=str(exc))
         _record_failure(store, result, settings)
     except BaselineError as exc:
+        # F27: the commit (or a read before it) failed and was rolled back: nothing of this run is
+        # committed, so it reports no changes (not the ones its commit had reached when it broke).
         result.status, result.error = "failed", str(exc)
+        for t in result.types:
+            t.created = t.updated = t.deleted = 0
         log.error("run_failed", error=str(exc))
         _record_failure(store, result, settings)
     finally:
