@@ -29,7 +29,8 @@ class Poller:
         self.dispatcher.add_sink(self.callbacks)  # type: ignore[arg-type]
 
     def subscribe(self, entity_types: str | Iterable[str] | None, callback: Callable[[dict[str, Any]], Any]) -> Subscription:
-        """Call ``callback(notification)`` for every change of these entity types (None: all)."""
+        """Call ``callback(notification)`` for every change of these entity types (None: all), and for the
+        ``baseline_initialized`` marker of a silent first load of one of them (check ``notification["action"]``)."""
         return self.callbacks.subscribe(entity_types, callback)
 
     register = subscribe  # the name DESIGN.md uses
