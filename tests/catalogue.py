@@ -92,7 +92,6 @@ PARTLY: dict[str, str] = {
     "L02": "100,000 entities in CI; 1,000,000 only by hand (POLLER_LOAD_ENTITIES)",
     "L05": "100,000 entities in CI; the HTML report keeps a bounded sample of first loads",
     "L06": "100,000 rows in CI; no concurrent poll measured while draining",
-    "L07": "1,000 events over about 2 s, not 1,000 per second for 60 s",
 }
 
 ID = re.compile(r"(?<![A-Za-z0-9])([FBLS]\d\d)(?![0-9])")
