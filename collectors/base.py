@@ -7,12 +7,15 @@ lets only ``collectors.errors`` exceptions escape.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
 from collectors.errors import CollectorError, ListingIncomplete, OptionError, TypeUnavailable
+
+# A page decoder: (data, context) -> the page's items; see RawPage.
+Decoder = Callable[[bytes, Any], Iterable["Entity | Gone"]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +91,33 @@ class ListContext:
     listings_since_full: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class RawPage:
+    """Part of a listing as the API or the file gave it, turned into entities later, possibly
+    in a worker process (the poller's hash pool), so parsing runs on every core.
+
+    ``decode(data, context)`` is a module-level function (pickled by reference) returning the
+    page's Entities (and, in a delta listing, Gone markers). It is pure: it reads nothing but
+    ``data`` and ``context`` (and, for a file, the byte range ``context`` names), writes no
+    global state and logs nothing; it raises a CollectorError (ListingIncomplete naming the
+    page or line) when the page cannot be read. ``data`` and ``context`` must be picklable.
+    A listing may mix RawPages and Entities; built-in collectors yield RawPages, the
+    third-party contract (yield Entities) is unchanged.
+    """
+
+    decode: Decoder
+    data: bytes = b""
+    context: Any = None
+
+    def entities(self) -> Iterable[Entity | Gone]:
+        """Decode the page here, in this process."""
+        return self.decode(self.data, self.context)
+
+
 Item = Entity | Gone
 # A listing generator yields entities (and, in delta mode, Gone markers) and may
 # return the total number of entities the API reported, which is then checked.
-ListingGenerator = Generator[Item, None, "int | None"]
+ListingGenerator = Generator["Item | RawPage", None, "int | None"]
 
 
 class Listing:
@@ -106,7 +132,7 @@ class Listing:
     items do.
     """
 
-    def __init__(self, entity_type: str, items: Iterator[Item] | ListingGenerator, *, delta: bool = False) -> None:
+    def __init__(self, entity_type: str, items: Iterator[Item | RawPage] | ListingGenerator, *, delta: bool = False) -> None:
         self.entity_type = entity_type
         self.delta = delta
         self.complete = False
@@ -118,7 +144,7 @@ class Listing:
         self._items = items
         self._consumed = False
 
-    def __iter__(self) -> Iterator[Item]:
+    def __iter__(self) -> Iterator[Item | RawPage]:
         if self._consumed:
             raise RuntimeError("a Listing can be iterated only once")
         self._consumed = True

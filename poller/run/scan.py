@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,7 +21,7 @@ from baseline.canonical import Rules, canonical_bytes, hash_bytes, merge_ignore
 from baseline.diff import DeletionPlan, Seen, TypeDiff, entity_document
 from baseline.errors import CanonicalError
 from baseline.store import Store, TypeState, to_signed
-from collectors.base import Collector, Entity, EntityType, Gone, ListContext, Listing
+from collectors.base import Collector, Entity, EntityType, Gone, Item, ListContext, Listing, RawPage
 from collectors.errors import CollectorError, ListingIncomplete, SourceFailed
 from poller.config import SourceConfig
 from poller.run.outcome import RunAbandoned, RunSettings, TypeResult
@@ -127,7 +128,7 @@ def _hash_and_compare(listing: Listing, scan: Scan, deadline: float | None, prog
     name = scan.etype.name
     observe, unchanged = diff.observe, Seen.UNCHANGED
     listed = 0
-    for item in listing:
+    for item in _pages_decoded(listing):
         if type(item) is not Entity:
             if isinstance(item, Gone):
                 scan.gone.append(item.key)
@@ -174,6 +175,23 @@ def _hash_and_compare(listing: Listing, scan: Scan, deadline: float | None, prog
             listing.fail(ListingIncomplete(f"key {item.key} listed twice with different contents"))
             break
     return listed
+
+
+def _pages_decoded(listing: Listing) -> Iterator[Item]:
+    """The listing's items with its RawPages decoded in this process; a page that cannot be
+    decoded fails the listing."""
+    for item in listing:
+        if type(item) is not RawPage:
+            yield item
+            continue
+        try:
+            yield from item.entities()
+        except CollectorError as exc:
+            listing.fail(exc)
+            return
+        except Exception as exc:  # a plugin bug must not take the run down
+            listing.fail(ListingIncomplete(f"collector raised {type(exc).__name__} while decoding a {listing.entity_type} page"))
+            return
 
 
 def observe_entity(scan: Scan, item: Entity) -> bool:
