@@ -2,8 +2,11 @@
 
 Owns its listening socket, the proxied socket pairs and one thread per direction. ``cut()``
 closes both sockets of every open pair at once, as a dropped network path or a server that
-went away would; later connections are proxied again unless ``refuse`` is set. It never
-looks into the bytes, only counts them.
+went away would; later connections are proxied again unless ``refuse`` is set. ``arm(pattern,
+extra)`` holds the client-to-server stream of the first connection that sends ``pattern``,
+``extra`` bytes after it (``held`` is set), until ``release()`` or ``cut()``: a test strikes
+at a chosen point of a protocol conversation without racing it. Bytes are only searched
+and counted, never changed.
 """
 
 from __future__ import annotations
@@ -27,6 +30,12 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._pairs: list[tuple[socket.socket, socket.socket]] = []
         self._closed = False
+        self._pattern: bytes | None = None
+        self._extra = 0
+        self._fired = False
+        self.held = threading.Event()
+        self._resume = threading.Event()
+        self._resume.set()
         threading.Thread(target=self._accept, name="tcp-proxy-accept", daemon=True).start()
 
     def _accept(self) -> None:
@@ -50,7 +59,19 @@ class TcpProxy:
             threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
             threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
 
+    def arm(self, pattern: bytes, extra: int) -> None:
+        """Hold the client-to-server stream ``extra`` bytes after the first ``pattern`` any connection sends."""
+        with self._lock:
+            self._pattern, self._extra, self._fired = pattern, extra, False
+            self.held.clear()
+
+    def release(self) -> None:
+        """Let a held stream flow again."""
+        self._resume.set()
+
     def _pump(self, source: socket.socket, target: socket.socket, up: bool) -> None:
+        tail = b""  # the last bytes of the previous chunk, for a pattern split across chunks
+        countdown: int | None = None  # bytes still to forward before holding (this connection fired)
         try:
             while True:
                 data = source.recv(65536)
@@ -59,6 +80,23 @@ class TcpProxy:
                 if up:
                     with self._lock:
                         self.bytes_up += len(data)
+                        pattern = None if self._fired else self._pattern
+                        if pattern is not None:
+                            found = (tail + data).find(pattern)
+                            if found >= 0:
+                                self._fired = True
+                                self._resume.clear()
+                                countdown = max(found + len(pattern) - len(tail), 0) + self._extra
+                            else:
+                                tail = (tail + data)[-(len(pattern) - 1):] if len(pattern) > 1 else b""
+                    if countdown is not None:
+                        if len(data) >= countdown:
+                            target.sendall(data[:countdown])
+                            data, countdown = data[countdown:], None
+                            self.held.set()
+                            self._resume.wait()
+                        else:
+                            countdown -= len(data)
                 target.sendall(data)
         except OSError:
             pass
@@ -83,6 +121,7 @@ class TcpProxy:
                     sock.shutdown(socket.SHUT_RDWR)
                 with contextlib.suppress(OSError):
                     sock.close()
+        self._resume.set()  # only now: a held pump wakes up to find its sockets closed, forwarding nothing more
         return len(pairs)
 
     def close(self) -> None:

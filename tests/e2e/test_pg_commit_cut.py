@@ -1,11 +1,12 @@
 """F27: the PostgreSQL connection lost INSIDE a run's commit, through the installed CLI.
 
 A real ``poller snapshot`` talks to PostgreSQL through a TCP proxy on 127.0.0.1
-(tests/tcp_proxy.py). A watcher on a direct admin connection sees, in
-``pg_stat_activity``, the poller's backend writing baseline rows (or outbox rows) inside
-the commit's transaction and then, once more rows have gone through the proxy, either cuts
-the proxied connections (both sockets closed: a dropped path) or, on a private cluster,
-calls ``pg_terminate_backend`` (what a failover does to the old primary's sessions). The
+(tests/tcp_proxy.py). The proxy holds the commit's stream 64 KiB into its baseline rows
+(``UPDATE poller_entities``) or its outbox rows (``COPY poller_outbox``); a direct admin
+connection checks in ``pg_stat_activity`` that the poller's backend is inside a transaction
+that has written, then the test either cuts the proxied connections (both sockets closed: a
+dropped path) or, on a private cluster, calls ``pg_terminate_backend`` (what a failover does
+to the old primary's sessions). The
 run must fail cleanly, leave the baseline and the outbox as they were (the database's
 statistics show rows of the transaction were written, then rolled back), and the next run
 must commit everything exactly once.
@@ -17,7 +18,6 @@ import json
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,9 +34,10 @@ ROOT = Path(__file__).resolve().parents[2]
 BEFORE = 3000  # entities in the baseline before the interrupted run
 ADDED = 1500  # entities the interrupted run adds (it also updates all BEFORE)
 STAGES = {
-    # what the poller's backend is running when the watcher strikes (inside the commit's transaction)
-    "baseline": "^UPDATE poller_entities ",
-    "outbox": "^(INSERT INTO|COPY) poller_outbox ",  # bulk rows go by COPY
+    # Where the proxy holds the commit's stream (the statement's text as the client sends it, then
+    # 64 KiB of its rows) and what pg_stat_activity then shows the poller's backend running.
+    "baseline": (b"UPDATE poller_entities SET", "^UPDATE poller_entities "),
+    "outbox": (b"COPY poller_outbox", "^COPY poller_outbox "),  # bulk rows go by COPY
 }
 
 
@@ -96,49 +97,24 @@ def delivered(sink: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in sink.read_text().splitlines()] if sink.exists() else []
 
 
-class Watcher:
-    """Polls pg_stat_activity (directly, not through the proxy) and strikes once the poller's
-    backend runs the stage's statement in a transaction that has written (``backend_xid`` set)
-    and, for baseline rows, another 64 KiB went through the proxy."""
-
-    def __init__(self, admin: sa.Engine, database: str, stage: str, proxy: TcpProxy, strike: str) -> None:
-        self.admin, self.database, self.pattern, self.proxy, self.strike = admin, database, STAGES[stage], proxy, strike
-        # Baseline rows: strike after another 64 KiB of them. Outbox rows come last and are pipelined
-        # (sent before the server has run them): strike as soon as their insert runs.
-        self.wait_bytes = 65536 if stage == "baseline" else 0
-        self.hit: tuple[int, str] | None = None
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _find(self, conn: sa.Connection) -> tuple[int, str] | None:
+def strike_inside_commit(proc: subprocess.Popen[str], proxy: TcpProxy, admin: sa.Engine, database: str, stage: str,
+                         strike: str) -> tuple[int, str]:
+    """Wait until the proxy holds the commit's stream inside ``stage``, check that the poller's backend is in a
+    transaction that has written, then cut the connections or terminate that backend (and let the stream go)."""
+    while not proxy.held.wait(0.1):
+        assert proc.poll() is None, "the run ended before its commit reached the stage"
+    with admin.connect() as conn:
         row = conn.exec_driver_sql(
             "SELECT pid, query FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
-            " AND backend_xid IS NOT NULL AND query ~* %s LIMIT 1", (self.database, self.pattern),
-        ).first()
-        return None if row is None else (int(row[0]), str(row[1]))
-
-    def _run(self) -> None:
-        with self.admin.connect() as conn:
-            while not self.stop.is_set():
-                found = self._find(conn)
-                if found is None:
-                    time.sleep(0.002)
-                    continue
-                if self.wait_bytes:  # let more rows of the transaction through first
-                    mark = self.proxy.bytes_up
-                    while self.proxy.bytes_up < mark + self.wait_bytes and not self.stop.is_set():
-                        time.sleep(0.001)
-                if self.strike == "terminate":
-                    conn.exec_driver_sql("SELECT pg_terminate_backend(%s)", (found[0],))
-                else:
-                    self.proxy.cut()
-                self.hit = found
-                return
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(10)
+            " AND backend_xid IS NOT NULL AND query ~* %s", (database, STAGES[stage][1]),
+        ).one()
+        pid, query = int(row[0]), str(row[1])
+        if strike == "cut":
+            proxy.cut()
+        else:
+            conn.exec_driver_sql("SELECT pg_terminate_backend(%s, 10000)", (pid,))  # waits until it is gone
+            proxy.release()  # what the client still sends meets a closed server
+    return pid, query
 
 
 @pytest.fixture
@@ -159,7 +135,8 @@ def proxied(url: str, proxy: TcpProxy) -> str:
 @pytest.mark.postgres
 @pytest.mark.parametrize(
     ("pg_private_or_shared", "strike", "stage"),
-    [("cut", "cut", "baseline"), ("cut", "cut", "outbox"), ("terminate", "terminate", "baseline")],
+    [("cut", "cut", "baseline"), ("cut", "cut", "outbox"), ("terminate", "terminate", "baseline"),
+     ("terminate", "terminate", "outbox")],
     indirect=["pg_private_or_shared"],
 )
 def test_F27_connection_lost_inside_the_commit(tmp_path: Path, pg_private_or_shared: str, strike: str, stage: str) -> None:
@@ -181,12 +158,17 @@ def test_F27_connection_lost_inside_the_commit(tmp_path: Path, pg_private_or_sha
         written_before = written(direct, "poller_entities")
 
         write_inventory(inventory, 2, BEFORE + ADDED)
-        watcher = Watcher(direct, name, stage, proxy, strike)
+        proxy.arm(STAGES[stage][0], 65536)
+        proc = subprocess.Popen([*poller_cmd(), "--config", str(config), "snapshot"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
         try:
-            cut = snapshot(config)
+            strike_inside_commit(proc, proxy, direct, name, stage, strike)
+            out, err = proc.communicate(timeout=120)
         finally:
-            watcher.close()
-        assert watcher.hit is not None, f"the commit ended before the watcher saw {STAGES[stage]}: {cut.stderr[-500:]}"
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        cut = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
         assert cut.returncode == 1, cut.stdout[-500:] + cut.stderr[-2000:]
         assert "Traceback" not in cut.stderr
         errors = [json.loads(line) for line in cut.stderr.splitlines() if line.startswith("{")]
