@@ -219,3 +219,28 @@ def test_upgrade_from_the_first_schema_keeps_leases(store_url: str) -> None:
         assert second.acquire_lease("s", "new", 60) == 1
     finally:
         second.close()
+
+
+def test_F25_upgrade_from_0002_widens_the_outbox_action(store_url: str) -> None:
+    """F25: a database at revision 0002 (outbox action of 16 characters) is upgraded by the next writer and
+    then takes a baseline_initialized row (20 characters; PostgreSQL would refuse it in the old column)."""
+    from alembic import command
+    from alembic.config import Config
+
+    from baseline.store import _MIGRATIONS
+
+    first = open_store(store_url)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    with first.engine.connect().execution_options(poller_write=True) as conn, conn.begin():
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0002")
+    first.close()
+    second = open_store(store_url)
+    try:
+        with second.transaction() as tx:
+            tx.append_outbox([{"id": "m-1", "source": "s", "run_id": None, "entity_type": "poller.baseline", "key": "e1",
+                               "action": "baseline_initialized", "created_at": NOW, "body": b"{}"}])
+        assert [row.action for row in second.history()] == ["baseline_initialized"]
+    finally:
+        second.close()
