@@ -26,6 +26,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from baseline import schema
 from baseline.errors import SchemaBehind, StoreBusy, StoreCorrupt, StoreMisconfigured, StoreUnavailable
+from baseline.index import BaselineIndex
 from baseline.rows import (
     CursorRow,
     OutboxRow,
@@ -327,6 +328,12 @@ class Store:
             for chunk in self._raw_query(sql, (source, entity_type)):
                 out.update(chunk)
         return out
+
+    def load_index(self, source: str, entity_type: str) -> BaselineIndex:
+        """The live baseline hashes of one type, held compactly (see baseline/index.py)."""
+        sql = "SELECT key, hash FROM poller_entities WHERE source = {p} AND entity_type = {p} AND deleted_at IS NULL"
+        with self._errors("read the baseline"):
+            return BaselineIndex(row for chunk in self._raw_query(sql, (source, entity_type)) for row in chunk)
 
     def load_misses(self, source: str, entity_type: str) -> dict[str, int]:
         """key -> consecutive misses, for live entities that were missed at least once."""

@@ -95,6 +95,7 @@ class ServiceConfig:
     misfire_grace: float = 60.0
     lease_ttl: float = 30.0  # a source's lease lapses this long after its holder stopped renewing it
     refuse_readable_secrets: bool = False  # S05: refuse (not only warn about) group/world-readable secret files
+    hash_workers: int | None = None  # processes hashing a listing's pages; None: one per usable core
 
 
 @dataclass(frozen=True)
@@ -571,7 +572,7 @@ def _notify(v: _Validator, raw: Any) -> NotifyConfig:
 def _service(v: _Validator, raw: Any) -> ServiceConfig:
     section = v.mapping(raw, "service")
     v.known(section, "service", ("workers", "stop_timeout", "metrics_port", "metrics_host", "misfire_grace", "lease_ttl",
-                                 "refuse_readable_secrets"))
+                                 "refuse_readable_secrets", "hash_workers"))
     defaults = ServiceConfig()
     return ServiceConfig(
         workers=v.integer(section, "workers", "service", defaults.workers, minimum=1),
@@ -582,6 +583,7 @@ def _service(v: _Validator, raw: Any) -> ServiceConfig:
         lease_ttl=v.get(section, "lease_ttl", "service", lambda x: _at_least(parse_duration(x), 1.0),
                         "a duration of at least 1s, like 30s", defaults.lease_ttl),
         refuse_readable_secrets=v.boolean(section, "refuse_readable_secrets", "service", False),
+        hash_workers=v.integer(section, "hash_workers", "service", None, minimum=1),
     )
 
 

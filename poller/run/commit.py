@@ -130,7 +130,7 @@ def _apply_type(tx: Transaction, ctx: _CommitContext, scan: Scan, tombstones: di
         tx.update_entities(src, name, updates)
         _flush_outbox(tx, ctx)
     scan.result.created = created
-    resets = [{"key": k, "misses": 0} for k in scan.misses if k in scan.diff.seen]
+    resets = [{"key": k, "misses": 0} for k in scan.misses if scan.diff.listed(k)]
     tx.update_entities(src, name, resets)
     if scan.result.delta:
         deleted = _delete(tx, ctx, scan, [k for k in scan.gone if k in scan.baseline])

@@ -115,3 +115,5 @@ class RunSettings:
     record_listing: bool = True
     # The phases and counts of the run, for a display (poller.progress); None: nobody is watching.
     progress: Progress | None = None
+    # Processes hashing a listing's pages (service.hash_workers); None: one per usable core.
+    hash_workers: int | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,14 +18,20 @@ import orjson
 import structlog
 
 from baseline.canonical import Rules, canonical_bytes, hash_bytes, merge_ignore
-from baseline.diff import DeletionPlan, Seen, TypeDiff, entity_document
+from baseline.diff import DeletionPlan, Seen
 from baseline.errors import CanonicalError
+from baseline.index import BaselineIndex, key_digest
+from baseline.listed import ListedDiff
 from baseline.store import Store, TypeState, to_signed
-from collectors.base import Collector, Entity, EntityType, Gone, Item, ListContext, Listing, RawPage
+from collectors.base import Collector, Entity, EntityType, ListContext, Listing, RawPage
 from collectors.errors import CollectorError, ListingIncomplete, SourceFailed
 from poller.config import SourceConfig
+from poller.run.hashing import HashedBatch, HashJob, entity_hash, unstorable
 from poller.run.outcome import RunAbandoned, RunSettings, TypeResult
 from poller.run.spool import Spool
+from poller.run.workers import HashPool, default_workers
+
+__all__ = ["Scan", "observe_entity", "rehash", "rules_for", "scan_type"]
 
 log = structlog.get_logger("poller.run")
 
@@ -39,10 +45,12 @@ class Scan:
     state: TypeState | None
     result: TypeResult
     started_at: datetime
-    baseline: dict[str, int]
+    baseline: BaselineIndex
     misses: dict[str, int]
-    diff: TypeDiff
+    diff: ListedDiff
     spool: Spool
+    # How many processes hash the listing's pages (1: all in this process).
+    workers: int = 1
     gone: list[str] = field(default_factory=list)
     # The deletions to commit, when decided before the commit (see poller/run/confirm.py).
     plan: DeletionPlan | None = None
@@ -73,10 +81,11 @@ def scan_type(
     """List one type and compare it with the baseline; the Scan holds what changed and how it went."""
     state = store.type_state(source.name, etype.name)
     now = settings.clock()
-    baseline = store.load_hashes(source.name, etype.name)
+    baseline = store.load_index(source.name, etype.name)
     scan = Scan(
         etype=etype, rules=rules_for(source, etype), state=state, result=TypeResult(etype.name), started_at=now,
-        baseline=baseline, misses=store.load_misses(source.name, etype.name), diff=TypeDiff(baseline), spool=Spool(),
+        baseline=baseline, misses=store.load_misses(source.name, etype.name), diff=ListedDiff(baseline), spool=Spool(),
+        workers=settings.hash_workers or default_workers(),
     )
     context = ListContext(
         now=now,
@@ -121,124 +130,109 @@ def _consume_items(listing: Listing, scan: Scan, deadline: float | None, progres
 
 
 def _hash_and_compare(listing: Listing, scan: Scan, deadline: float | None, progress: Any, source: str) -> int:
-    """The hot loop: one pass per entity, kept flat because a million entities go through it."""
-    rules, diff, spool, result = scan.rules, scan.diff, scan.spool, scan.result
-    plain = not rules.ignore and not rules.sets and not rules.empty_equals_missing
-    shape = rules.shape if rules.shapes else None
+    """Feed the listing to the hash pool batch by batch and merge what comes back, in order."""
     name = scan.etype.name
-    observe, unchanged = diff.observe, Seen.UNCHANGED
-    listed = 0
-    for item in _pages_decoded(listing):
-        if type(item) is not Entity:
-            if isinstance(item, Gone):
-                scan.gone.append(item.key)
-                continue
-            if not isinstance(item, Entity):
-                listing.fail(ListingIncomplete(f"collector yielded something other than a {name} entity"))
+    job = HashJob(name, scan.rules, scan.baseline)
+    merged = _Merge(scan, listing)
+    items: list[Any] = []
+    with HashPool(job, scan.workers) as pool:
+        for item in listing:
+            if type(item) is RawPage:
+                if items:
+                    merged.take(pool.submit(items))
+                    items = []
+                merged.take(pool.submit(item))
+            else:
+                items.append(item)
+                if len(items) < _BATCH:
+                    continue
+                merged.take(pool.submit(items))
+                items = []
+            if merged.stopped:
                 break
-        if item.type != name:
-            listing.fail(ListingIncomplete(f"collector yielded a {item.type} entity while listing {name}"))
-            break
-        listed += 1
-        if listed & 63 == 0:  # L04: a slow API is stopped at the timeout, not at the listing's end
-            if deadline is not None and time.monotonic() > deadline:
-                result.listed = listed
+            if deadline is not None and time.monotonic() > deadline:  # L04: stopped at the timeout
+                scan.result.listed = merged.listed
                 raise RunAbandoned(f"listing {name} ran past the source's timeout")
             if progress is not None:
-                progress.count(source, name, listed)
-            if listed % 5000 == 0:
-                result.listed = listed
-        attributes = item.attributes if shape is None else shape(item.attributes)
-        hashed = attributes if plain else rules.normalize(attributes)
-        parent = None if item.parent is None else (item.parent.type, item.parent.key)
-        doc = entity_document(item.name, parent, item.state, item.project, hashed)
-        try:
-            data = canonical_bytes(doc)
-        except CanonicalError as exc:
-            listing.fail(ListingIncomplete(f"entity {item.key}: {exc}"))
-            break
-        digest = to_signed(hash_bytes(data))
-        seen = observe(item.key, digest)
-        if seen is unchanged:
-            continue
-        if seen is Seen.CREATED or seen is Seen.UPDATED:
-            bad = _unstorable(item)  # only changed entities can bring one: no cost for unchanged ones
-            if bad is not None:
-                listing.fail(ListingIncomplete(f"entity {item.key[:100]!r}: {bad}"))
-                break
-            full = data if hashed is attributes else canonical_bytes({**doc, "attributes": attributes})
-            spool.add("create" if seen is Seen.CREATED else "update", item.key, digest, full)
-        elif seen is Seen.DUPLICATE:
-            result.duplicates += 1
-            log.warning("duplicate_key", key=item.key)
+                progress.count(source, name, merged.listed)
         else:
-            listing.fail(ListingIncomplete(f"key {item.key} listed twice with different contents"))
-            break
-    return listed
+            if items:
+                merged.take(pool.submit(items))
+        if not merged.stopped:
+            merged.take(pool.results())
+    merged.finish()
+    return merged.listed
 
 
-def _pages_decoded(listing: Listing) -> Iterator[Item]:
-    """The listing's items with its RawPages decoded in this process; a page that cannot be
-    decoded fails the listing."""
-    for item in listing:
-        if type(item) is not RawPage:
-            yield item
-            continue
-        try:
-            yield from item.entities()
-        except CollectorError as exc:
-            listing.fail(exc)
+# Entities a collector yields one by one are hashed in batches of this many.
+_BATCH = 512
+
+
+class _Merge:
+    """Folds hash batches into the scan: spools what changed, stops at the first problem."""
+
+    def __init__(self, scan: Scan, listing: Listing) -> None:
+        self.scan, self.listing = scan, listing
+        self.listed = 0
+        self.stopped = False
+        self.spooled: dict[str, int] = {}  # key -> hash of what was spooled (a key listed twice is spooled once)
+
+    def take(self, batches: Iterable[HashedBatch]) -> None:
+        for batch in batches:
+            if self.stopped:
+                continue
+            self.listed += batch.listed
+            self.scan.diff.add(batch.keys_digests, batch.hashes)
+            self.scan.gone.extend(batch.gone)
+            for action, key, digest, document in batch.changed:
+                earlier = self.spooled.get(key)
+                if earlier is None:
+                    self.spooled[key] = digest
+                    self.scan.spool.add(action, key, digest, document)
+                elif earlier != digest:
+                    self._stop(f"key {key} listed twice with different contents")
+                    break
+            if batch.error is not None:
+                self._stop(batch.error)
+            if self.listed % 5000 < batch.listed:
+                self.scan.result.listed = self.listed
+
+    def _stop(self, error: str) -> None:
+        if not self.stopped:
+            self.stopped = True
+            self.listing.fail(ListingIncomplete(error))
+
+    def finish(self) -> None:
+        """The listing ended: keys listed twice collapse (a warning) or fail it (another hash)."""
+        repeats = self.scan.diff.finish()
+        if self.stopped:
             return
-        except Exception as exc:  # a plugin bug must not take the run down
-            listing.fail(ListingIncomplete(f"collector raised {type(exc).__name__} while decoding a {listing.entity_type} page"))
-            return
+        for digest in repeats.duplicates:
+            self.scan.result.duplicates += 1
+            log.warning("duplicate_key", key=self._key(digest))
+        if repeats.conflict is not None:
+            self._stop(f"key {self._key(repeats.conflict)} listed twice with different contents")
+
+    def _key(self, digest: int) -> str:
+        for key in self.spooled:
+            if key_digest(key) == digest:
+                return key
+        return self.scan.baseline.key_for_digest(digest) or f"with digest {digest & (2**64 - 1):016x}"
 
 
 def observe_entity(scan: Scan, item: Entity) -> bool:
     """Compare one entity read outside the listing like a listed one (spooled if it changed);
     False when it cannot be hashed or contradicts what the listing held."""
-    rules = scan.rules
-    attributes = rules.shape(item.attributes) if rules.shapes else item.attributes
-    hashed = rules.normalize(attributes) if rules.ignore or rules.sets or rules.empty_equals_missing else attributes
-    parent = None if item.parent is None else (item.parent.type, item.parent.key)
-    doc = entity_document(item.name, parent, item.state, item.project, hashed)
     try:
-        data = canonical_bytes(doc)
-        full = data if hashed is attributes else canonical_bytes({**doc, "attributes": attributes})
+        digest, full = entity_hash(item, scan.rules)
     except CanonicalError:
         return False
-    digest = to_signed(hash_bytes(data))
     seen = scan.diff.observe(item.key, digest)
     if seen is Seen.CREATED or seen is Seen.UPDATED:
-        if _unstorable(item) is not None:
+        if unstorable(item) is not None:
             return False
         scan.spool.add("create" if seen is Seen.CREATED else "update", item.key, digest, full)
     return seen is not Seen.CONFLICT
-
-
-# The longest envelope values both backends store alike (baseline/schema.py: VARCHAR on PostgreSQL,
-# whose btree index also cannot hold arbitrary keys of several KB).
-MAX_KEY_CHARS = 512
-MAX_LABEL_CHARS = 255
-
-
-def _unstorable(item: Entity) -> str | None:
-    """Why the baseline cannot store this entity's envelope alike on SQLite and PostgreSQL, if it cannot.
-
-    S06: a NUL character (PostgreSQL text cannot hold one; inside attributes it is JSON-escaped
-    and harmless) or a key, parent key, state or project longer than its column.
-    """
-    fields = (("key", item.key, MAX_KEY_CHARS), ("name", item.name, None), ("state", item.state, MAX_LABEL_CHARS),
-              ("project", item.project, MAX_LABEL_CHARS),
-              ("parent key", None if item.parent is None else item.parent.key, MAX_KEY_CHARS))
-    for field_name, value, limit in fields:
-        if value is None:
-            continue
-        if "\x00" in value:
-            return f"its {field_name} holds a NUL character, which the baseline cannot store"
-        if limit is not None and len(value) > limit:
-            return f"its {field_name} is {len(value)} characters long, more than the {limit} the baseline stores"
-    return None
 
 
 def rehash(document: bytes, rules: Rules) -> int:

@@ -75,6 +75,7 @@ def settings_for(
         timeout=timeout,
         confirm_max=d.confirm_max,
         lease_ttl=config.service.lease_ttl,
+        hash_workers=config.service.hash_workers,
     )
 
 

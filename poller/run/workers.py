@@ -1,0 +1,111 @@
+"""The hash pool: worker processes that decode, map, canonicalize and hash RawPages.
+
+One pool per listing, forked (so the workers share the baseline index the main process
+loaded, without copying it) when a listing yields its second RawPage; sized to the cores
+or ``service.hash_workers``. Results come back in submission order, so the spool keeps
+the listing's order. Never touches the database; a worker that dies fails the listing,
+never the run.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from collectors.base import RawPage
+from poller.run.hashing import HashedBatch, HashJob, hash_items, hash_page
+
+# The job of the pool this worker process belongs to: set once, by the initializer, from the
+# copy of the parent's memory that fork gave it (nothing of the index is pickled).
+_JOB: HashJob | None = None
+
+
+def default_workers() -> int:
+    """How many hash workers to run when the configuration does not say: the usable cores."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _set_job(job: HashJob) -> None:
+    global _JOB
+    _JOB = job
+
+
+def _work(page: RawPage) -> HashedBatch:
+    assert _JOB is not None
+    return hash_page(page, _JOB)
+
+
+class HashPool:
+    """Hashes the batches of one listing, in worker processes when there is more than one page.
+
+    ``submit`` queues a RawPage or a list of items; ``results`` yields the finished batches in
+    the order submitted. At most ``2 x workers`` pages are in flight, so memory stays flat.
+    With one worker (or before the second page) everything runs in this process.
+    """
+
+    def __init__(self, job: HashJob, workers: int) -> None:
+        self.job = job
+        self.workers = max(1, workers)
+        self._executor: ProcessPoolExecutor | None = None
+        self._pending: deque[Future[HashedBatch] | HashedBatch] = deque()
+        self._pages = 0
+
+    def submit(self, work: RawPage | list[Any]) -> Iterator[HashedBatch]:
+        """Queue one page or batch of items; yields the batches that are ready in the meantime."""
+        if isinstance(work, list):
+            self._pending.append(hash_items(work, self.job))
+        else:
+            self._pages += 1
+            if self._pages == 1 or self.workers == 1:
+                self._pending.append(hash_page(work, self.job))  # one page: not worth a fork
+            else:
+                self._pending.append(self._pool().submit(_work, work))
+        while self._pending and (len(self._pending) > 2 * self.workers or _done(self._pending[0])):
+            yield self._take()
+
+    def results(self) -> Iterator[HashedBatch]:
+        """Every batch still pending, in order, waiting for the workers."""
+        while self._pending:
+            yield self._take()
+
+    def close(self) -> None:
+        """Stop the workers (pending pages are cancelled)."""
+        self._pending.clear()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    def __enter__(self) -> HashPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            # fork: the workers start with the index in shared, copy-on-write memory.
+            context = multiprocessing.get_context("fork")
+            self._executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_set_job,
+                                                 initargs=(self.job,))
+        return self._executor
+
+    def _take(self) -> HashedBatch:
+        head = self._pending.popleft()
+        if isinstance(head, HashedBatch):
+            return head
+        try:
+            return head.result()
+        except BrokenProcessPool:
+            return HashedBatch(error=f"a hash worker died while hashing {self.job.type_name} (killed, or out of memory)")
+
+
+def _done(item: Future[HashedBatch] | HashedBatch) -> bool:
+    return isinstance(item, HashedBatch) or item.done()
