@@ -13,12 +13,14 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import requests
 from cs import CloudStack, CloudStackApiException, CloudStackException
 
+from collectors.cloudstack.pages import Summary, summarize
 from collectors.errors import (
     AuthenticationFailed,
     CollectorError,
@@ -97,6 +99,24 @@ class CloudStackClient:
                     "reason": retry.reason, "attempt": attempt, "delay_s": round(delay, 2)})
                 self._sleep(delay)
 
+    def list_page_raw(self, etype: str, command: str, params: Mapping[str, Any], page: int, page_size: int,
+                      key: str, zones: bool) -> RawAnswer:
+        """One page of ``command`` as the API sent it, with its summary (pages.summarize) or, when its
+        shape is unusual, its parsed inner object; retried like ``list_page``."""
+        attempt = 0
+        while True:
+            try:
+                return self._call_raw(etype, command, {**params, "page": page, "pagesize": page_size}, key, zones)
+            except _Retryable as retry:
+                attempt += 1
+                if attempt > self.retries:
+                    raise retry.final from retry.__cause__
+                delay = min(self.backoff * 2 ** (attempt - 1), MAX_DELAY)
+                log.warning("cloudstack_retry", extra={
+                    "source": self.source, "entity_type": etype, "command": command, "page": page,
+                    "reason": retry.reason, "attempt": attempt, "delay_s": round(delay, 2)})
+                self._sleep(delay)
+
     def probe(self) -> None:
         """One ``listCapabilities`` call: the connection and the keys work, or SourceFailed.
 
@@ -132,11 +152,32 @@ class CloudStackClient:
         except _Retryable as retry:
             raise retry.final from retry.__cause__
 
+    def _call_raw(self, etype: str, command: str, params: dict[str, Any], key: str, zones: bool) -> RawAnswer:
+        """A list call signed and sent by ``cs`` exactly as ``_call`` does, its body kept as bytes."""
+        answer: list[RawAnswer] = []
+
+        def send() -> dict[str, Any]:
+            kind, prepared = self._cs._prepare_request(command, **params)
+            response = self._cs._send(kind, prepared, dict(self._cs.headers), self._cs.timeout)
+            ctype = response.headers.get("Content-Type", "")
+            summary = None
+            if response.status_code == 200 and ctype.startswith(("application/json", "text/javascript")):
+                summary = summarize(response.content, key, zones)
+            if summary is not None:
+                answer.append(RawAnswer(response.content, summary, None))
+                return {}
+            data = self._cs._response_value(response)  # cs's own checks and errors, the body parsed whole
+            answer.append(RawAnswer(response.content, None, data))
+            return data  # not a dict: _call says so
+
+        self._call(etype, command, params, send=send)
+        return answer[0]
+
     def _call(self, etype: str, command: str, params: dict[str, Any], id_lookup: bool = False,
-              where: str = "") -> dict[str, Any]:
+              where: str = "", send: Callable[[], Any] | None = None) -> dict[str, Any]:
         where = where or f"{command} (source {self.source}, type {etype}, page {params.get('page', 1)})"
         try:
-            data = getattr(self._cs, command)(**params)
+            data = send() if send is not None else getattr(self._cs, command)(**params)
         except CloudStackApiException as exc:
             error = _api_error(exc, where, params, id_lookup)
             if isinstance(error, AuthenticationFailed) and command != PROBE_COMMAND and self._credentials_work():
@@ -179,6 +220,16 @@ class CloudStackClient:
 def _source_wide(error: Exception) -> SourceFailed:
     """A connection-check failure as a source-wide one (an HTML page where the API should be, too)."""
     return error if isinstance(error, SourceFailed) else SourceUnreachable(str(error))
+
+
+@dataclass(frozen=True)
+class RawAnswer:
+    """One list answer: its body as sent, and either its summary (read without parsing the rows) or,
+    for an unusual shape, its inner object parsed here."""
+
+    content: bytes
+    summary: Summary | None
+    data: Any
 
 
 class _Retryable(Exception):

@@ -22,6 +22,7 @@ from collectors.base import (
     ListContext,
     Listing,
     ListingGenerator,
+    RawPage,
     optional_option,
     reject_unknown_options,
     require_option,
@@ -30,6 +31,7 @@ from collectors.cloudstack import mapping
 from collectors.cloudstack import types as t
 from collectors.cloudstack.client import CloudStackClient, IdNotFound
 from collectors.cloudstack.events import translate
+from collectors.cloudstack.pages import ABSENT, PageContext, decode_page, loads
 from collectors.durations import duration_option
 from collectors.errors import ListingIncomplete, OptionError
 
@@ -176,52 +178,109 @@ class CloudStackCollector(Collector):
     def _listing(self, etype: EntityType) -> ListingGenerator:
         plan = PLANS[etype.name]
         try:
-            records = self._read(etype, plan)
+            read = self._read(etype, plan)
         except _Inconsistent as first:
             log.warning("cloudstack_relist", extra={"source": self.source, "entity_type": etype.name,
                                                     "reason": str(first)})
             try:
-                records = self._read(etype, plan)
+                read = self._read(etype, plan)
             except _Inconsistent as second:
                 raise ListingIncomplete(
                     f"{etype.name} (source {self.source}): the listing moved while paging, twice ({second}); "
                     "nothing is created, updated or deleted for this type this run") from second
-        entities = mapping.to_entities(etype.name, records)
-        yield from entities
-        return len(entities)
+        if etype.name in mapping.ZONE_FOLDED:
+            # Templates and ISOs fold rows of several pages into one entity: mapped here, after a parse.
+            entities = mapping.to_entities(etype.name, read.rows())
+            yield from entities
+            return len(entities)
+        for page, keep in read.runs():
+            yield RawPage(decode_page, page.content, PageContext(self.source, etype.name, page.label, plan.key,
+                                                                 page.count, keep))
+        return len(read.order)
 
-    def _read(self, etype: EntityType, plan: Plan) -> builtins.list[Mapping[str, Any]]:
-        """Every record of every pass, buffered, or _Inconsistent; a relist never yields twice."""
-        records: builtins.list[Mapping[str, Any]] = []
-        for params in plan.passes():
-            records.extend(self._read_pass(etype, plan, params))
-        return records
+    def _read(self, etype: EntityType, plan: Plan) -> _Read:
+        """Every page of every pass, buffered as bytes, and which row of which page each record is;
+        or _Inconsistent. A relist never yields twice (nothing is yielded before the read is whole)."""
+        read = _Read(plan.key)
+        for number, params in enumerate(plan.passes()):
+            self._read_pass(etype, plan, params, read, " of the projectid=-1 pass" if number else "")
+        return read
 
-    def _read_pass(self, etype: EntityType, plan: Plan, params: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
-        seen: dict[tuple[str, str], Mapping[str, Any]] = {}
+    def _read_pass(self, etype: EntityType, plan: Plan, params: Mapping[str, Any], read: _Read, label: str) -> None:
+        seen: dict[tuple[str, str], tuple[int, int]] = {}  # identity -> (page index in read, row index)
         counts: set[int] = set()
         previous: tuple[tuple[str, str], ...] | None = None
+        zones = plan.key in ("template", "iso")
         page = 1
         while True:
-            data = self._client.list_page(etype.name, plan.command, params, page, self.page_size)
-            rows = _rows(data.get(plan.key), plan.key, etype, page)
-            if "count" in data:
-                counts.add(_count(data["count"], etype, page))
-            if not rows:
+            answer = self._client.list_page_raw(etype.name, plan.command, params, page, self.page_size, plan.key,
+                                                zones)
+            if answer.summary is not None:
+                count, identities = answer.summary.count, answer.summary.identities
+            else:  # an unusual shape: parsed whole by the client, checked as ever
+                data = answer.data
+                rows = _rows(data.get(plan.key), plan.key, etype, page)
+                count = data.get("count", ABSENT)
+                identities = tuple(plan.identity(row) for row in rows)
+            if count is not ABSENT:
+                counts.add(_count(count, etype, page))
+            if not identities:
                 break
-            identities = tuple(plan.identity(row) for row in rows)
             if identities == previous:
                 raise _Inconsistent(f"page {page} repeated page {page - 1}")
             previous = identities
-            seen.update(zip(identities, rows, strict=True))
-            if (counts and len(seen) >= max(counts)) or len(rows) < self.page_size:
+            index = len(read.pages)
+            read.pages.append(_Page(answer.content, f"page {page}{label}", len(identities)))
+            seen.update((identity, (index, row)) for row, identity in enumerate(identities))
+            if (counts and len(seen) >= max(counts)) or len(identities) < self.page_size:
                 break
             page += 1
         if len(counts) > 1:
             raise _Inconsistent(f"the reported count changed while paging ({min(counts)}..{max(counts)})")
         if counts and len(seen) != next(iter(counts)):
             raise _Inconsistent(f"{len(seen)} unique records but the API reported count {next(iter(counts))}")
-        return iter(seen.values())
+        read.order.extend(seen.values())
+
+
+@dataclass(frozen=True)
+class _Page:
+    """One buffered answer: its body, its name in errors and how many rows it holds."""
+
+    content: bytes
+    label: str
+    count: int
+
+
+@dataclass
+class _Read:
+    """One whole read of a listing: the pages as sent, and (page index, row index) of each record in
+    listing order (the last copy of a record that paging showed twice, at its first position)."""
+
+    key: str
+    pages: builtins.list[_Page] = field(default_factory=list)
+    order: builtins.list[tuple[int, int]] = field(default_factory=list)
+
+    def runs(self) -> Iterator[tuple[_Page, tuple[int, ...] | None]]:
+        """(page, rows to map in order, None for all of them) for consecutive records of one page."""
+        start = 0
+        while start < len(self.order):
+            index = self.order[start][0]
+            end = start
+            while end < len(self.order) and self.order[end][0] == index:
+                end += 1
+            rows = tuple(row for _, row in self.order[start:end])
+            page = self.pages[index]
+            yield page, None if rows == tuple(range(page.count)) else rows
+            start = end
+
+    def rows(self) -> Iterator[Mapping[str, Any]]:
+        """Every record in listing order, parsed here (only for types folded across pages)."""
+        parsed: dict[int, builtins.list[Mapping[str, Any]]] = {}
+        for index, row in self.order:
+            if index not in parsed:
+                body = loads(self.pages[index].content)
+                parsed[index] = next(iter(body.values()))[self.key]
+            yield parsed[index][row]
 
 
 _JSON_KINDS = {dict: "an object", str: "a string", int: "a number", float: "a number", bool: "a boolean"}

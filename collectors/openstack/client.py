@@ -38,6 +38,7 @@ from collectors.errors import (
     TypeUnavailable,
 )
 from collectors.openstack.options import ENVVARS, OpenStackOptions
+from collectors.openstack.pages import Summary, Unusual, loads, summarize, summary_of
 
 # service type in the catalog -> openstacksdk Connection attribute
 SERVICE_ATTRS = {"identity": "identity", "compute": "compute", "network": "network", "image": "image",
@@ -47,6 +48,18 @@ _CUT_MID_BODY = (requests.exceptions.ChunkedEncodingError, requests.exceptions.C
 THROTTLE_STATUSES = (429, 503)
 THROTTLE_RETRIES = 4
 MAX_RELISTS = 3  # a vanished marker restarts a listing at most this many times
+
+
+@dataclass(frozen=True)
+class Page:
+    """One listing page: its number, its body as sent, what the pager read of it, the indexes of the
+    records to take (in order; None for all) and the parsed body when it had to be parsed here."""
+
+    number: int
+    data: bytes
+    summary: Summary
+    keep: tuple[int, ...] | None
+    body: Any = None
 
 
 class Forbidden(ListingIncomplete):
@@ -211,6 +224,17 @@ class OpenStackClient:
     def get(self, proxy: Any, path: str, params: Mapping[str, str], microversion: str | None,
             what: str) -> tuple[int, Any]:
         """One GET relative to the service endpoint: (status, parsed JSON body or None)."""
+        status, content = self.get_raw(proxy, path, params, microversion, what)
+        if content is None:
+            return status, None
+        try:
+            return status, loads(content)
+        except ValueError as exc:
+            raise ListingIncomplete(f"source {self.source!r}: malformed JSON while {what}") from exc
+
+    def get_raw(self, proxy: Any, path: str, params: Mapping[str, str], microversion: str | None,
+                what: str) -> tuple[int, bytes | None]:
+        """One GET relative to the service endpoint: (status, the body's bytes, None for an error status)."""
         with self.boundary(what):
             # F06: 429 and 503 are retried by keystoneauth, honouring Retry-After (seconds) when the
             # service sends it, else its own growing delay (keystoneauth1.session._send_request).
@@ -223,18 +247,25 @@ class OpenStackClient:
             response = proxy.get(path, **kwargs)
         if response.status_code >= 400:
             return response.status_code, None
-        try:
-            return response.status_code, response.json()
-        except ValueError as exc:
-            raise ListingIncomplete(f"source {self.source!r}: malformed JSON while {what}") from exc
+        return response.status_code, response.content
 
     def records(self, query: Query, etype: str, page_size: int) -> Iterator[dict[str, Any]]:
-        """Every record of a listing, page after page; raises when the listing cannot be whole.
+        """Every record of a listing, page after page, parsed here; raises when the listing cannot be whole."""
+        for page in self.pages(query, etype, page_size):
+            body = page.body if page.body is not None else loads(page.data)
+            items = body[query.key]
+            for index in page.keep if page.keep is not None else range(len(items)):
+                yield items[index]
+
+    def pages(self, query: Query, etype: str, page_size: int, servers: bool = False) -> Iterator[Page]:
+        """Every page of a listing as the API sent it, with the records to take from it; raises when
+        the listing cannot be whole.
 
         A failed page, a next link that does not advance or points at another host
         or scheme than the catalog endpoint end the listing (ListingIncomplete); a
         vanished marker (400/404 on a page after the first) restarts it from the
-        start, at most MAX_RELISTS times, without yielding a record twice.
+        start, at most MAX_RELISTS times, without taking a record twice. Pages are
+        read whole only when their shape is unusual (see pages.summarize).
         """
         what = f"listing {etype}"
         proxy = self.proxy(query.service, what)
@@ -243,14 +274,14 @@ class OpenStackClient:
             endpoint = urlsplit(Adapter.get_endpoint(proxy))
         seen: dict[str, int] = {}  # key -> the pass that first saw it
         for attempt in range(MAX_RELISTS + 1):
-            restarted = yield from self._one_pass(proxy, query, etype, page_size, endpoint, seen, attempt)
+            restarted = yield from self._one_pass(proxy, query, etype, page_size, endpoint, seen, attempt, servers)
             if not restarted:
                 return
         raise ListingIncomplete(f"source {self.source!r}: the paging marker of {etype} vanished "
                                 f"{MAX_RELISTS + 1} times; listing abandoned")
 
     def _one_pass(self, proxy: Any, query: Query, etype: str, page_size: int, endpoint: Any,
-                  seen: dict[str, int], pass_no: int) -> Generator[dict[str, Any], None, bool]:
+                  seen: dict[str, int], pass_no: int, servers: bool) -> Generator[Page, None, bool]:
         """Page through once; returns True when a marker vanished and the listing must restart."""
         params = dict(query.params)
         if query.paged:
@@ -264,19 +295,21 @@ class OpenStackClient:
                 raise ListingIncomplete(f"source {self.source!r}: the next link of {etype} does not advance "
                                         f"(page {page}); listing abandoned")
             asked.add(cursor)
-            status, body = self.get(proxy, query.path, params, query.microversion, f"listing {etype} page {page}")
+            what = f"listing {etype} page {page}"
+            status, data = self.get_raw(proxy, query.path, params, query.microversion, what)
             if status in (400, 404) and "marker" in params:
                 return True
             self._check_status(status, etype, page)
-            items = body.get(query.key) if isinstance(body, dict) else None
-            if not isinstance(items, list):
+            assert data is not None
+            body, summary = self._summary(data, query, servers, what)
+            if summary is None:
                 raise ListingIncomplete(f"source {self.source!r}: page {page} of {etype} has no {query.key!r} list")
-            if isinstance(body, dict) and body.get("truncated"):
+            if summary.truncated:
                 raise ListingIncomplete(f"source {self.source!r}: the API truncated the {etype} listing "
                                         "(raise its list_limit)")
+            keep: list[int] = []
             repeated = 0
-            for item in items:
-                key = _item_key(item, query.id_field)
+            for index, key in enumerate(summary.keys):
                 if key is None:
                     raise ListingIncomplete(f"source {self.source!r}: a record on page {page} of {etype} has no "
                                             f"{query.id_field!r}")
@@ -286,16 +319,32 @@ class OpenStackClient:
                     continue
                 if first is None:
                     seen[key] = pass_no
-                    yield item
+                    keep.append(index)
                 else:
                     seen[key] = pass_no
-            if items and repeated == len(items) and page > 1:
+            if keep:
+                whole = len(keep) == len(summary.keys)
+                yield Page(page, data, summary, None if whole else tuple(keep), body)
+            if summary.keys and repeated == len(summary.keys) and page > 1:
                 raise ListingIncomplete(f"source {self.source!r}: page {page} of {etype} repeats earlier records")
-            href = next_href(body, query.key)
+            href = summary.next_href
             if not href or not query.paged:
                 return False
             params = self._next_params(href, endpoint, etype, page)
             params.setdefault("limit", str(page_size))
+
+    def _summary(self, data: bytes, query: Query, servers: bool, what: str) -> tuple[Any, Summary | None]:
+        """(the parsed body or None, the page's summary or None when it has no list): read cheaply
+        unless the page's shape is unusual, then parsed whole here."""
+        try:
+            return None, summarize(data, query.key, query.id_field, servers)
+        except Unusual:
+            pass
+        try:
+            body = loads(data)
+        except ValueError as exc:
+            raise ListingIncomplete(f"source {self.source!r}: malformed JSON while {what}") from exc
+        return body, summary_of(body, query.key, query.id_field, servers)
 
     def _check_status(self, status: int, etype: str, page: int) -> None:
         src = f"source {self.source!r}"
@@ -327,29 +376,6 @@ class OpenStackClient:
         if "marker" not in params:
             raise ListingIncomplete(f"source {self.source!r}: the next link of {etype} (page {page}) has no marker")
         return params
-
-
-def next_href(body: Any, key: str) -> str | None:
-    """The next link of a listing answer: Nova/Cinder ``<key>_links``, Heat ``links``, Glance ``next``."""
-    if not isinstance(body, dict):
-        return None
-    for links in (body.get(f"{key}_links"), body.get("links")):
-        if isinstance(links, list):
-            for link in links:
-                if isinstance(link, dict) and link.get("rel") == "next" and link.get("href"):
-                    return str(link["href"])
-        elif isinstance(links, dict) and links.get("next"):
-            return str(links["next"])
-    nxt = body.get("next")
-    return str(nxt) if isinstance(nxt, str) and nxt else None
-
-
-def _item_key(item: Any, id_field: str) -> str | None:
-    """A listed record's key (keypairs come wrapped in ``{"keypair": ...}``); None when it has none."""
-    body = item.get("keypair", item) if isinstance(item, dict) else item
-    if not isinstance(body, dict) or body.get(id_field) is None:
-        return None
-    return str(body[id_field])
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

@@ -1,6 +1,6 @@
 """The ``openstack`` collector: snapshots of an OpenStack cloud through openstacksdk.
 
-Lists the 20 declared types (get -> pure mapping -> Entity), answers ``compute.server``
+Lists the 20 declared types (get -> RawPage of the body -> pure decode and mapping -> Entity), answers ``compute.server``
 with a ``changes-since`` delta between full snapshots, re-reads single entities and
 maps oslo.messaging notifications to the entities they name. Only collector errors
 leave it; never imports ``poller/`` or ``baseline/``.
@@ -13,13 +13,14 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from collectors.base import Collector, Entity, EntityType, Gone, ListContext, Listing, ListingGenerator
+from collectors.base import Collector, Entity, EntityType, ListContext, Listing, ListingGenerator, RawPage
 from collectors.errors import ListingIncomplete, TypeUnavailable
 from collectors.openstack import types as t
 from collectors.openstack.client import Forbidden, OpenStackClient, Query
 from collectors.openstack.events import event_targets
 from collectors.openstack.mapping import MAPPERS, server_entity
 from collectors.openstack.options import OpenStackOptions, parse_options
+from collectors.openstack.pages import PageContext, decode_page
 
 _ALL = {"all_tenants": "True"}
 QUERIES: dict[str, Query] = {
@@ -110,12 +111,17 @@ class OpenStackCollector(Collector):
         return context.last_listed_at - self.config.changes_since_margin
 
     def _full(self, name: str) -> ListingGenerator:
-        mapper = MAPPERS[name]
-        records = self.client.records(QUERIES[name], name, self.config.page_size)
+        """A full listing: one RawPage per page (parsed and mapped by pages.decode_page, possibly in a
+        worker); placement providers, which need three more GETs each, are mapped here."""
+        query = QUERIES[name]
         if name == "placement.resource_provider":
-            records = self._with_provider_details(records)
-        for raw in records:
-            yield mapper(raw)
+            mapper = MAPPERS[name]
+            for raw in self._with_provider_details(self.client.records(query, name, self.config.page_size)):
+                yield mapper(raw)
+            return None
+        for page in self.client.pages(query, name, self.config.page_size):
+            yield RawPage(decode_page, page.data, PageContext(
+                self.source, name, page.number, query.key, query.id_field, len(page.summary.keys), page.keep))
         return None
 
     def _with_provider_details(self, providers: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -153,14 +159,18 @@ class OpenStackCollector(Collector):
             params["changes-since"] = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             query = Query(query.service, query.path, query.key, params, query.microversion)
         hosts = self._hypervisor_hosts()
-        for raw in self.client.records(query, "compute.server", self.config.page_size):
-            if since is not None and raw.get("status") == "DELETED":
-                yield Gone("compute.server", str(raw["id"]))
-                continue
-            host = raw.get("OS-EXT-SRV-ATTR:hypervisor_hostname")
-            if hosts is not None and host and host not in hosts:
+        for page in self.client.pages(query, "compute.server", self.config.page_size, servers=True):
+            summary = page.summary
+            taken = page.keep if page.keep is not None else range(len(summary.keys))
+            if since is not None:
+                taken = [i for i in taken if summary.statuses[i] != "DELETED"]
+            page_hosts = {summary.hosts[i] for i in taken if _usable_host(summary.hosts[i])}
+            if hosts is not None and any(host not in hosts for host in page_hosts):
                 hosts = self._hypervisor_hosts()  # a hypervisor that appeared during the listing
-            yield server_entity(raw, hosts)
+            known = None if hosts is None else {h: hosts[h] for h in page_hosts if h in hosts}
+            yield RawPage(decode_page, page.data, PageContext(
+                self.source, "compute.server", page.number, query.key, query.id_field, len(summary.keys), page.keep,
+                delta=since is not None, hosts=known))
         return None
 
     def _hypervisor_hosts(self) -> dict[str, str] | None:
@@ -206,3 +216,8 @@ class OpenStackCollector(Collector):
     def translate_event(self, event: Mapping[str, Any]) -> builtins.list[tuple[str, str]]:
         """The (type, key) pairs an oslo.messaging notification (v1 or v2 envelope) is about."""
         return event_targets(event)
+
+
+def _usable_host(host: Any) -> bool:
+    """Whether a server's hypervisor hostname can name a parent (a non-empty string)."""
+    return isinstance(host, str) and bool(host)

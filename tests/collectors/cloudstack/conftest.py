@@ -11,6 +11,7 @@ import pytest
 from collectors.base import Entity, ListContext, Listing
 from collectors.cloudstack.collector import CloudStackCollector
 from collectors.cloudstack.emulator import CloudStackEmulator
+from tests.collectors.raw_pages import decoded
 
 
 @pytest.fixture
@@ -46,5 +47,5 @@ def context() -> ListContext:
 def run(collector: CloudStackCollector, type_name: str) -> tuple[Listing, list[Entity]]:
     """List one type to the end; returns the Listing (for complete/error) and its entities."""
     listing = collector.list(collector.entity_type(type_name), context())
-    items = [item for item in listing if isinstance(item, Entity)]
+    items = [item for item in decoded(listing) if isinstance(item, Entity)]
     return listing, items

@@ -13,6 +13,7 @@ import pytest
 from collectors.base import Entity, EntityType, Gone, ListContext, Listing
 from collectors.openstack.collector import OpenStackCollector
 from collectors.openstack.emulator import OpenStackEmulator
+from tests.collectors.raw_pages import decoded
 
 
 class Clock:
@@ -60,7 +61,7 @@ def now() -> datetime:
 def run(collector: OpenStackCollector, name: str, context: ListContext | None = None) -> tuple[Listing, list[Any]]:
     """List one type; returns the Listing (after iteration) and its items."""
     listing = collector.list(collector.entity_type(name), context or ListContext(now=now()))
-    items = list(listing)
+    items = list(decoded(listing))
     return listing, items
 
 
