@@ -33,16 +33,18 @@ class BaselineIndex:
     created key colliding with an absent baseline key would hide that deletion for a run.
     """
 
-    def __init__(self, rows: Iterable[tuple[str, int]] = ()) -> None:
+    def __init__(self, rows: Iterable[tuple[str, int] | tuple[str, int, int | None]] = ()) -> None:
         digests: list[int] = []
         hashes: list[int] = []
+        sources: list[int] = []
         blob = bytearray()
         offsets = [0]
-        for key, digest in rows:
-            raw = key.encode("utf-8", "surrogatepass")
+        for row in rows:
+            raw = row[0].encode("utf-8", "surrogatepass")
             value = _digest(raw)
             digests.append(value - (1 << 64) if value >= 1 << 63 else value)
-            hashes.append(digest)
+            hashes.append(row[1])
+            sources.append(0 if len(row) < 3 or row[2] is None else row[2])  # type: ignore[misc]
             blob += raw
             offsets.append(len(blob))
         unsorted = np.array(digests, dtype=np.int64)
@@ -52,6 +54,25 @@ class BaselineIndex:
         self._position = order.astype(np.int64)  # sorted index -> position of its key in the blob
         self._offsets = np.array(offsets, dtype=np.int64)
         self._blob = bytes(blob)
+        # Source digests (of the raw records last read; 0: unknown), sorted, with the sorted
+        # index of the entity each belongs to.
+        by_entity = np.array(sources, dtype=np.int64)[order]
+        known = np.flatnonzero(by_entity != 0)
+        source_order = np.argsort(by_entity[known], kind="stable")
+        self._sources = by_entity[known][source_order]
+        self._source_entity = known[source_order]
+
+    def by_source(self, sources: np.ndarray) -> np.ndarray:
+        """For each raw-record digest, the sorted index of the entity last read from a record with
+        that digest, or -1 (never seen, or not known)."""
+        out = np.full(len(sources), -1, dtype=np.int64)
+        if not len(self._sources) or not len(sources):
+            return out
+        found = np.searchsorted(self._sources, sources)
+        found[found >= len(self._sources)] = 0
+        hit = (self._sources[found] == sources) & (sources != 0)
+        out[hit] = self._source_entity[found[hit]]
+        return out
 
     def __len__(self) -> int:
         return len(self.digests)

@@ -59,8 +59,16 @@ entities = Table(
     Column("last_changed", DateTime(timezone=True), nullable=False),
     Column("misses", Integer, nullable=False, default=0),
     Column("deleted_at", DateTime(timezone=True), nullable=True),
+    # xxh3-64 of the raw record (a JSON line) the entity was last read from, under the type's
+    # current hashing rules; NULL when unknown. An identical record is not parsed again.
+    Column("source_digest", BigInteger, nullable=True),
 )
 Index("ix_poller_entities_missed", entities.c.source, entities.c.entity_type, entities.c.misses)
+# What a listing is compared with, readable from the index alone (issue 16): the table's rows hold
+# the payloads, so scanning them to read a few columns would read every payload too.
+Index("ix_poller_entities_live_hashes", entities.c.source, entities.c.entity_type, entities.c.key, entities.c.hash,
+      entities.c.source_digest, sqlite_where=entities.c.deleted_at.is_(None),
+      postgresql_where=entities.c.deleted_at.is_(None))
 
 runs = Table(
     "poller_runs",

@@ -329,9 +329,11 @@ class Store:
                 out.update(chunk)
         return out
 
-    def load_index(self, source: str, entity_type: str) -> BaselineIndex:
-        """The live baseline hashes of one type, held compactly (see baseline/index.py)."""
-        sql = "SELECT key, hash FROM poller_entities WHERE source = {p} AND entity_type = {p} AND deleted_at IS NULL"
+    def load_index(self, source: str, entity_type: str, *, source_digests: bool = False) -> BaselineIndex:
+        """The live baseline hashes of one type, held compactly (see baseline/index.py); with
+        ``source_digests``, the digests of the raw records they were read from too."""
+        columns = "key, hash, source_digest" if source_digests else "key, hash"
+        sql = f"SELECT {columns} FROM poller_entities WHERE source = {{p}} AND entity_type = {{p}} AND deleted_at IS NULL"
         with self._errors("read the baseline"):
             return BaselineIndex(row for chunk in self._raw_query(sql, (source, entity_type)) for row in chunk)
 

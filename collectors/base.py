@@ -16,6 +16,12 @@ from collectors.errors import CollectorError, ListingIncomplete, OptionError, Ty
 
 # A page decoder: (data, context) -> the page's items; see RawPage.
 Decoder = Callable[[bytes, Any], Iterable["Entity | Gone"]]
+# A record splitter: (data, context) -> the page's raw records, one byte string per candidate
+# entity (byte-identical while the record is), and where each is (for error messages).
+Splitter = Callable[[bytes, Any], tuple[list[bytes], list[Any]]]
+# A record parser: (records, wheres, context) -> (position in records, item) for each record
+# that is an item of the listing, in order.
+RecordParser = Callable[[list[bytes], list[Any], Any], list[tuple[int, "Entity | Gone"]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,11 +109,18 @@ class RawPage:
     page or line) when the page cannot be read. ``data`` and ``context`` must be picklable.
     A listing may mix RawPages and Entities; built-in collectors yield RawPages, the
     third-party contract (yield Entities) is unchanged.
+
+    A page made of one raw record per entity (a JSON line) may also give ``split`` and
+    ``parse`` (module-level and pure like ``decode``): the poller then hashes each record's
+    bytes first and parses only the records it has not seen byte for byte under the same
+    hashing rules; ``decode`` must equal ``parse`` applied to ``split``.
     """
 
     decode: Decoder
     data: bytes = b""
     context: Any = None
+    split: Splitter | None = None
+    parse: RecordParser | None = None
 
     def entities(self) -> Iterable[Entity | Gone]:
         """Decode the page here, in this process."""
@@ -163,6 +176,19 @@ class Listing:
         if isinstance(returned, int) and not isinstance(returned, bool):
             self.total = returned
         self.complete = True
+
+    def entities(self) -> Iterator[Item]:
+        """Iterate the listing with its RawPages decoded here, in this process (for tools and tests;
+        the poller hashes pages in its workers instead). A page that cannot be decoded fails it."""
+        for item in self:
+            if type(item) is not RawPage:
+                yield item
+                continue
+            try:
+                yield from item.entities()
+            except CollectorError as exc:
+                self.fail(exc)
+                return
 
     def fail(self, error: CollectorError) -> None:
         """Mark the listing incomplete (used by consumers that find it inconsistent)."""

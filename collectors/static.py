@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,7 @@ from collectors.base import (
     ListContext,
     Listing,
     ParentRef,
+    RawPage,
     optional_option,
     reject_unknown_options,
 )
@@ -80,10 +83,15 @@ class StaticCollector(Collector):
         return []
 
     def discover_types(self) -> tuple[EntityType, ...]:
-        """The declared types, else every type found in the inventory."""
+        """The declared types, else every type found in the inventory (for JSON Lines, from
+        each line's leading ``{"type": …`` where it has one: no second parse of the file)."""
         if self.declared:
             return self.declared
         names: dict[str, None] = {}
+        if self.path is not None and _SUFFIXES[self.path.suffix.lower()] == "jsonl":
+            for name in _jsonl_types(self.path):
+                names.setdefault(name, None)
+            return tuple(EntityType(n) for n in names)
         for item in self._records(strict=False):
             if isinstance(item, tuple):
                 names.setdefault(item[1].type, None)
@@ -98,29 +106,25 @@ class StaticCollector(Collector):
             listing.expected = sum(1 for e in self.inline if isinstance(e, dict) and e.get("type") == etype.name)
         return listing
 
-    def _jsonl_of_type(self, path: Path, type_name: str) -> Iterator[Entity]:
-        """The JSON Lines path in one loop: a million-line file goes through here."""
+    # A JSON Lines file is read in pages of this many bytes, each decoded (in a hash worker) on its own.
+    page_bytes = 4 * 1024 * 1024
+
+    def _jsonl_of_type(self, path: Path, type_name: str) -> Iterator[Entity | RawPage]:
+        """The JSON Lines path: one RawPage per byte range of the file, read and parsed where it is
+        hashed; a named pipe (not seekable) is streamed here, once."""
         try:
             handle = path.open("rb")
         except OSError as exc:
             raise ListingIncomplete(f"{path}: cannot open ({exc.strerror})") from None
-        loads, to_entity = orjson.loads, entity_from_record
         with handle:
             before = _identity(handle)
-            for number, line in enumerate(handle, 1):
-                try:
-                    raw = loads(line) if not _may_hold_huge_int(line) else _exact_loads(line)
-                except orjson.JSONDecodeError as exc:
-                    if not line.strip():
-                        continue
-                    problem = "not UTF-8" if "utf-8" in str(exc).lower() else "not valid JSON"
-                    raise ListingIncomplete(f"{path}:{number}: {problem}") from None
-                try:
-                    entity = to_entity(raw)
-                except ValueError as exc:
-                    raise ListingIncomplete(f"{path}:{number}: {exc}") from None
-                if entity.type == type_name:
-                    yield entity
+            if before is None:
+                yield from _stream_jsonl(path, handle, type_name)
+                return
+            size = before[1]
+            for start in range(0, size, self.page_bytes):
+                where = _Range(str(path), handle.fileno(), before, start, min(start + self.page_bytes, size), type_name)
+                yield RawPage(read_jsonl_range, b"", where, split_jsonl_range, parse_jsonl_records)
             _check_whole(path, handle, before)
 
     def _of_type(self, type_name: str) -> Iterator[Entity]:
@@ -191,19 +195,217 @@ class StaticCollector(Collector):
             yield (f"{path}:{line}" if line else f"{path}: entities[{index}]"), raw
 
 
-_DIGITS_AS_ONES = bytes.maketrans(b"0123456789", b"1" * 10)
-_RUN = b"1" * 20  # 2**64 has 20 digits: shorter integers parse exactly with orjson
-_NUMBER_STARTS = tuple(lead + _RUN for lead in (b":", b",", b"[", b"-", b" ", b"\n", b"\t"))
+@dataclass(frozen=True, slots=True)
+class _Range:
+    """Which bytes of which open file one page of a JSON Lines listing is (the lines starting in
+    ``[start, end)``), and the file's identity when the listing opened it."""
+
+    path: str
+    fd: int
+    identity: tuple[int, int, int]
+    start: int
+    end: int
+    type_name: str
+
+
+_TYPE_PREFIX = b'{"type":"'
+
+
+def _leading_type(line: bytes) -> bytes | None:
+    """The type of a record written with ``type`` first (``{"type":"…"``), without parsing it;
+    None when the line does not start so (or the name holds an escape)."""
+    if not line.startswith(_TYPE_PREFIX):
+        return None
+    end = line.find(b'"', 9)
+    if end < 0 or b"\\" in line[9:end]:
+        return None
+    return line[9:end]
+
+
+def read_jsonl_range(data: bytes, where: _Range) -> list[Entity]:
+    """The entities of type ``where.type_name`` on the lines that start inside ``where``'s byte range."""
+    records, offsets = split_jsonl_range(data, where)
+    return [entity for _, entity in parse_jsonl_records(records, offsets, where)]
+
+
+def split_jsonl_range(data: bytes, where: _Range) -> tuple[list[bytes], list[int]]:
+    """The lines that start inside ``where``'s byte range and may hold a ``where.type_name`` entity
+    (lines of other types written with ``type`` first, and blank lines, are left out unparsed),
+    with the number of each among the range's lines (for error messages).
+
+    Reads the file through the descriptor the listing opened (a worker inherits it), so a file
+    renamed over meanwhile is still read whole; a file written to in place is a torn read
+    (ListingIncomplete).
+    """
+    lines = _range_lines(where)
+    wanted = where.type_name.encode("utf-8")
+    prefix = _TYPE_PREFIX + wanted + b'"'
+    if all(line.startswith(prefix) for line in lines):  # the usual page: one type, written type first
+        return lines, list(range(len(lines)))
+    records: list[bytes] = []
+    numbers: list[int] = []
+    for number, line in enumerate(lines):
+        leading = _leading_type(line)
+        if leading is not None:
+            if leading != wanted:
+                continue
+        elif not line.strip():
+            continue
+        records.append(line)
+        numbers.append(number)
+    return records, numbers
+
+
+def _range_lines(where: _Range) -> list[bytes]:
+    """The lines (without their newline) that start inside ``where``'s byte range, read whole."""
+    fd = _same_file(where)
+    try:
+        lines = _read_lines(fd, where.start, where.end)
+        if _fstat_identity(fd) != where.identity:
+            raise ListingIncomplete(f"{where.path}: changed while it was being read (write the new inventory to "
+                                    "a temporary file and rename it into place)")
+    finally:
+        if fd != where.fd:
+            os.close(fd)
+    return lines
+
+
+def parse_jsonl_records(records: list[bytes], numbers: list[int], where: _Range) -> list[tuple[int, Entity]]:
+    """(position, entity) for each record that is a ``where.type_name`` entity; ListingIncomplete
+    naming the file and line of the first that is not valid."""
+    loads, to_entity, out = orjson.loads, entity_from_record, []
+    for position, line in enumerate(records):
+        try:
+            raw = loads(line) if not _may_hold_huge_int(line) else _exact_loads(line)
+        except orjson.JSONDecodeError as exc:
+            problem = "not UTF-8" if "utf-8" in str(exc).lower() else "not valid JSON"
+            raise ListingIncomplete(f"{where.path}:{_line_number(where, numbers[position])}: {problem}") from None
+        try:
+            entity = to_entity(raw)
+        except ValueError as exc:
+            raise ListingIncomplete(f"{where.path}:{_line_number(where, numbers[position])}: {exc}") from None
+        if entity.type == where.type_name:
+            out.append((position, entity))
+    return out
+
+
+def _same_file(where: _Range) -> int:
+    """A descriptor of the file the listing opened: the inherited one, else the path (if unchanged)."""
+    try:
+        if _fstat_identity(where.fd) == where.identity:
+            return where.fd
+    except OSError:
+        pass
+    try:
+        fd = os.open(where.path, os.O_RDONLY)
+    except OSError as exc:
+        raise ListingIncomplete(f"{where.path}: cannot open ({exc.strerror})") from None
+    if _fstat_identity(fd) != where.identity:
+        os.close(fd)
+        raise ListingIncomplete(f"{where.path}: changed while it was being read (write the new inventory to "
+                                "a temporary file and rename it into place)")
+    return fd
+
+
+def _fstat_identity(fd: int) -> tuple[int, int, int]:
+    info = os.fstat(fd)
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
+def _read_lines(fd: int, start: int, end: int) -> list[bytes]:
+    """The whole lines (without their newline) that start in ``[start, end)``."""
+    data = os.pread(fd, end - start, start)
+    lines = data.split(b"\n")
+    if start > 0 and os.pread(fd, 1, start - 1) != b"\n":
+        del lines[0]  # the previous range's last line
+        if not lines:
+            return []
+    if data.endswith(b"\n"):
+        lines.pop()  # the empty string after the last newline
+    elif lines:
+        more, at = [lines[-1]], end
+        while True:  # finish the line that starts in this range
+            piece = os.pread(fd, 65536, at)
+            if not piece:
+                break
+            newline = piece.find(b"\n")
+            if newline >= 0:
+                more.append(piece[:newline])
+                break
+            more.append(piece)
+            at += len(piece)
+        lines[-1] = b"".join(more)
+    return lines
+
+
+def _line_number(where: _Range, number: int) -> int:
+    """The 1-based line number in the file of the range's ``number``-th line (counted only when an
+    error names it)."""
+    count, at = 0, 0
+    with open(where.path, "rb") as handle:  # noqa: PTH123 - read where the error is
+        while at < where.start:
+            block = handle.read(min(1 << 20, where.start - at))
+            if not block:
+                break
+            count += block.count(b"\n")
+            at += len(block)
+        if where.start > 0:
+            handle.seek(where.start - 1)
+            if handle.read(1) != b"\n":
+                count += 1  # the range's first line is the one after the line it starts inside
+    return count + number + 1
+
+
+def _stream_jsonl(path: Path, handle: Any, type_name: str) -> Iterator[Entity]:
+    """A JSON Lines stream that cannot be paged (a named pipe), parsed here line by line."""
+    loads, to_entity = orjson.loads, entity_from_record
+    for number, line in enumerate(handle, 1):
+        try:
+            raw = loads(line) if not _may_hold_huge_int(line) else _exact_loads(line)
+        except orjson.JSONDecodeError as exc:
+            if not line.strip():
+                continue
+            problem = "not UTF-8" if "utf-8" in str(exc).lower() else "not valid JSON"
+            raise ListingIncomplete(f"{path}:{number}: {problem}") from None
+        try:
+            entity = to_entity(raw)
+        except ValueError as exc:
+            raise ListingIncomplete(f"{path}:{number}: {exc}") from None
+        if entity.type == type_name:
+            yield entity
+
+
+def _jsonl_types(path: Path) -> Iterator[str]:
+    """The type of every record in a JSON Lines file: read from a leading ``{"type":"…"`` where the
+    line has one, parsed otherwise; unreadable lines are left to the listing to report."""
+    try:
+        handle = path.open("rb")
+    except OSError:
+        return
+    with handle:
+        for line in handle:
+            leading = _leading_type(line)
+            if leading is not None:
+                yield leading.decode("utf-8", "replace")
+                continue
+            try:
+                raw = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if type(raw) is dict and type(raw.get("type")) is str and raw["type"]:
+                yield raw["type"]
+
+
+# 2**64 has 20 digits: shorter integers parse exactly with orjson.
+_HUGE_NUMBER = re.compile(rb"[:,\[\-\s][0-9]{20}")
 
 
 def _may_hold_huge_int(data: bytes) -> bool:
     """B04: orjson turns integers beyond 64 bits into floats (losing exactness, so a change
-    between two of them would be missed); spot a JSON number of 20+ digits cheaply (about 5% of
-    the parse) so only such rare lines are parsed again exactly."""
-    if len(data) < 20:
-        return False
-    shape = data.translate(_DIGITS_AS_ONES)
-    return _RUN in shape and any(start in shape for start in _NUMBER_STARTS)
+    between two of them would be missed); spot a JSON number of 20+ digits cheaply (a run of 20
+    digits after a character a number can follow; strings may match too, which only costs an
+    exact parse) so only such rare lines are parsed again exactly."""
+    return _HUGE_NUMBER.search(data) is not None
 
 
 def _exact_loads(data: bytes) -> Any:

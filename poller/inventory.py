@@ -143,4 +143,5 @@ def _row(raw: dict[str, Any], now: datetime) -> dict[str, Any]:
         "last_changed": datetime.fromisoformat(raw["last_changed"]),
         "misses": 0,
         "deleted_at": None,
+        "source_digest": None,  # an imported row was not read from a record: parse it next time
     }

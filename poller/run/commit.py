@@ -113,6 +113,7 @@ def _apply_type(tx: Transaction, ctx: _CommitContext, scan: Scan, tombstones: di
                 doc["attributes"] = orjson.Fragment(attributes)
                 version = tombstones.get(pending.key, 0) + 1
                 row = _row(ctx, name, pending.key, pending.hash, version, payload, doc, first_seen=ctx.now)
+                row["source_digest"] = pending.source_digest
                 (upserts if pending.key in tombstones else inserts).append(row)
                 _notify(ctx, scan, pending.key, "create", version, doc, None, pending.hash, None, None, initial)
                 created += 1
@@ -120,10 +121,11 @@ def _apply_type(tx: Transaction, ctx: _CommitContext, scan: Scan, tombstones: di
             doc = orjson.loads(pending.document)
             stored = old[pending.key]
             if refingerprint and stored.payload is not None and rehash(stored.payload, scan.rules) == pending.hash:
-                updates.append(_update_row(pending.key, pending.hash, stored.version, payload, doc, stored.last_changed))
+                updates.append(_update_row(pending.key, pending.hash, stored.version, payload, doc, stored.last_changed,
+                                           pending.source_digest))
                 continue
             version = stored.version + 1
-            updates.append(_update_row(pending.key, pending.hash, version, payload, doc, ctx.now))
+            updates.append(_update_row(pending.key, pending.hash, version, payload, doc, ctx.now, pending.source_digest))
             _notify_update(ctx, scan, stored, pending.hash, version, doc)
         tx.insert_entities(inserts)
         tx.upsert_entities(upserts)
@@ -132,6 +134,7 @@ def _apply_type(tx: Transaction, ctx: _CommitContext, scan: Scan, tombstones: di
     scan.result.created = created
     resets = [{"key": k, "misses": 0} for k in scan.misses if scan.diff.listed(k)]
     tx.update_entities(src, name, resets)
+    tx.update_entities(src, name, [{"key": k, "source_digest": d} for k, d in scan.touched])
     if scan.result.delta:
         deleted = _delete(tx, ctx, scan, [k for k in scan.gone if k in scan.baseline])
     else:
@@ -286,7 +289,8 @@ def _row(
 
 
 def _update_row(
-    key: str, digest: int, version: int, payload: bytes | None, doc: dict[str, Any], changed: datetime
+    key: str, digest: int, version: int, payload: bytes | None, doc: dict[str, Any], changed: datetime,
+    source_digest: int | None = None,
 ) -> dict[str, Any]:
 
     parent = doc.get("parent") or {}
@@ -294,4 +298,5 @@ def _update_row(
         "key": key, "hash": digest, "version": version, "payload": None if payload is None else compress(payload),
         "name": doc.get("name"), "parent_type": parent.get("type"), "parent_key": parent.get("key"),
         "state": doc.get("state"), "project": doc.get("project"), "last_changed": changed, "misses": 0,
+        "source_digest": source_digest,
     }

@@ -45,21 +45,44 @@ class HashedBatch:
     listed: int = 0
     keys_digests: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     hashes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    changed: list[tuple[str, str, int, bytes]] = field(default_factory=list)
+    changed: list[tuple[str, str, int, bytes, int | None]] = field(default_factory=list)
     gone: list[str] = field(default_factory=list)
+    # (key, source digest) of unchanged entities read from a record the baseline had no digest of.
+    touched: list[tuple[str, int]] = field(default_factory=list)
     # The first problem met; the batch's items after it were not read, the listing is incomplete.
     error: str | None = None
 
 
 def hash_page(page: RawPage, job: HashJob) -> HashedBatch:
-    """Decode one RawPage and hash its items; a page that cannot be decoded is the batch's error."""
+    """Decode one RawPage and hash its items; a page that cannot be decoded is the batch's error.
+
+    A page of raw records (``split``/``parse``) is hashed record by record first: a record whose
+    bytes the baseline last read for an entity is that entity, unchanged, and is not parsed.
+    """
     try:
-        items = list(page.entities())
+        if page.split is None or page.parse is None:
+            return hash_items(list(page.entities()), job)
+        records, wheres = page.split(page.data, page.context)
+        sources = [to_signed(hash_bytes(record)) for record in records]
+        entity = job.index.by_source(np.array(sources, dtype=np.int64))
+        known = entity >= 0
+        unknown = np.flatnonzero(~known)
+        if len(unknown) == len(records):
+            parsed = page.parse(records, wheres, page.context)
+        else:
+            subset = page.parse([records[i] for i in unknown], [wheres[i] for i in unknown], page.context)
+            parsed = [(int(unknown[j]), item) for j, item in subset]
     except CollectorError as exc:
         return HashedBatch(error=str(exc))
     except Exception as exc:  # a plugin bug must not take the run (or a worker) down
         return HashedBatch(error=f"collector raised {type(exc).__name__} while decoding a {job.type_name} page")
-    return hash_items(items, job)
+    batch = hash_items([item for _, item in parsed], job, [sources[i] for i, _ in parsed])
+    if known.any():
+        found = entity[known]
+        batch.listed += len(found)
+        batch.keys_digests = np.concatenate([batch.keys_digests, job.index.digests[found]])
+        batch.hashes = np.concatenate([batch.hashes, job.index.hashes[found]])
+    return batch
 
 
 def entity_hash(item: Entity, rules: Rules) -> tuple[int, bytes]:
@@ -75,10 +98,12 @@ def entity_hash(item: Entity, rules: Rules) -> tuple[int, bytes]:
     return to_signed(hash_bytes(data)), full
 
 
-def hash_items(items: Iterable[Any], job: HashJob) -> HashedBatch:
+def hash_items(items: Iterable[Any], job: HashJob, sources: list[int] | None = None) -> HashedBatch:
     """Hash a batch of listed items (Entities, and Gone markers in a delta listing) against the baseline.
 
-    The hot loop: kept flat, because a million entities go through it.
+    ``sources``, when given, holds the digest of the raw record of each item (stored with
+    the entity, so an identical record is not parsed next time). The hot loop: kept flat,
+    because a million entities go through it.
     """
     rules, name = job.rules, job.type_name
     plain = not rules.ignore and not rules.sets and not rules.empty_equals_missing
@@ -88,7 +113,8 @@ def hash_items(items: Iterable[Any], job: HashJob) -> HashedBatch:
     digests: list[int] = []
     hashes: list[int] = []
     kept: list[tuple[Entity, dict[str, Any], Any, Any, bytes]] = []
-    for item in items:
+    origins: list[int | None] = []
+    for position, item in enumerate(items):
         if type(item) is not Entity:
             if isinstance(item, Gone):
                 batch.gone.append(item.key)
@@ -112,10 +138,13 @@ def hash_items(items: Iterable[Any], job: HashJob) -> HashedBatch:
         digests.append(key_digest(item.key))
         hashes.append(to_signed(hash_bytes(data)))
         kept.append((item, doc, hashed, attributes, data))
+        origins.append(None if sources is None else sources[position])
     batch.listed = len(keys)
     batch.keys_digests = np.array(digests, dtype=np.int64)
     batch.hashes = np.array(hashes, dtype=np.int64)
     states = job.index.classify(keys, batch.keys_digests, batch.hashes)
+    if sources is not None:
+        batch.touched = [(keys[i], origins[i]) for i in np.flatnonzero(states == UNCHANGED)]  # type: ignore[misc]
     for i in np.flatnonzero(states != UNCHANGED):
         item, doc, hashed, attributes, data = kept[i]
         bad = unstorable(item)  # only changed entities can bring one: no cost for unchanged ones
@@ -123,7 +152,7 @@ def hash_items(items: Iterable[Any], job: HashJob) -> HashedBatch:
             batch.error = batch.error or f"entity {item.key[:100]!r}: {bad}"
             break
         full = data if hashed is attributes else canonical_bytes({**doc, "attributes": attributes})
-        batch.changed.append(("create" if states[i] == CREATED else "update", item.key, hashes[i], full))
+        batch.changed.append(("create" if states[i] == CREATED else "update", item.key, hashes[i], full, origins[i]))
     return batch
 
 

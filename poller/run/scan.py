@@ -51,6 +51,8 @@ class Scan:
     spool: Spool
     # How many processes hash the listing's pages (1: all in this process).
     workers: int = 1
+    # (key, source digest) of unchanged entities whose raw record the baseline did not know.
+    touched: list[tuple[str, int]] = field(default_factory=list)
     gone: list[str] = field(default_factory=list)
     # The deletions to commit, when decided before the commit (see poller/run/confirm.py).
     plan: DeletionPlan | None = None
@@ -81,9 +83,12 @@ def scan_type(
     """List one type and compare it with the baseline; the Scan holds what changed and how it went."""
     state = store.type_state(source.name, etype.name)
     now = settings.clock()
-    baseline = store.load_index(source.name, etype.name)
+    rules = rules_for(source, etype)
+    # Raw-record digests stand for hashes only under the rules they were stored with.
+    baseline = store.load_index(source.name, etype.name,
+                                source_digests=state is not None and state.fingerprint == rules.fingerprint)
     scan = Scan(
-        etype=etype, rules=rules_for(source, etype), state=state, result=TypeResult(etype.name), started_at=now,
+        etype=etype, rules=rules, state=state, result=TypeResult(etype.name), started_at=now,
         baseline=baseline, misses=store.load_misses(source.name, etype.name), diff=ListedDiff(baseline), spool=Spool(),
         workers=settings.hash_workers or default_workers(),
     )
@@ -184,11 +189,12 @@ class _Merge:
             self.listed += batch.listed
             self.scan.diff.add(batch.keys_digests, batch.hashes)
             self.scan.gone.extend(batch.gone)
-            for action, key, digest, document in batch.changed:
+            self.scan.touched.extend(batch.touched)
+            for action, key, digest, document, source_digest in batch.changed:
                 earlier = self.spooled.get(key)
                 if earlier is None:
                     self.spooled[key] = digest
-                    self.scan.spool.add(action, key, digest, document)
+                    self.scan.spool.add(action, key, digest, document, source_digest)
                 elif earlier != digest:
                     self._stop(f"key {key} listed twice with different contents")
                     break

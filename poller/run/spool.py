@@ -18,12 +18,14 @@ _FLUSH_EVERY = 1000
 
 @dataclass(frozen=True, slots=True)
 class Pending:
-    """One created or updated entity: its key, signed hash and full document bytes."""
+    """One created or updated entity: its key, signed hash and full document bytes, and the
+    digest of the raw record it was read from (None when it was not read from one)."""
 
     action: str  # create | update
     key: str
     hash: int
     document: bytes
+    source_digest: int | None = None
 
 
 class Spool:
@@ -34,9 +36,9 @@ class Spool:
         self._batch: list[tuple[Any, ...]] = []
         self.count = 0
 
-    def add(self, action: str, key: str, digest: int, document: bytes) -> None:
+    def add(self, action: str, key: str, digest: int, document: bytes, source_digest: int | None = None) -> None:
         """Remember one pending change."""
-        self.append((action, key, digest, document))
+        self.append((action, key, digest, document, source_digest))
 
     def append(self, item: tuple[Any, ...]) -> None:
         """Remember one tuple."""

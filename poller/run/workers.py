@@ -9,6 +9,7 @@ never the run.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from collections import deque
@@ -36,6 +37,8 @@ def default_workers() -> int:
 def _set_job(job: HashJob) -> None:
     global _JOB
     _JOB = job
+    # Each page's objects die with it (no cycles); the cyclic GC would only rescan them.
+    gc.disable()
 
 
 def _work(page: RawPage) -> HashedBatch:

@@ -16,7 +16,7 @@ CTX = ListContext(now=datetime(2026, 1, 1, tzinfo=UTC))
 
 def listed(collector: StaticCollector, etype: str = "vm"):  # type: ignore[no-untyped-def]
     listing = collector.list(EntityType(etype), CTX)
-    return [e.key for e in listing], listing
+    return [e.key for e in listing.entities()], listing
 
 
 class TestFormats:

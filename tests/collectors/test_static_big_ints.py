@@ -17,7 +17,7 @@ HUGE = 2**64 + 1
 
 
 def listed(path: Path) -> list[Any]:
-    return list(StaticCollector("s", {"path": str(path)}).list(EntityType("vm"), CTX))
+    return list(StaticCollector("s", {"path": str(path)}).list(EntityType("vm"), CTX).entities())
 
 
 class TestBigIntegers:
@@ -48,4 +48,4 @@ class TestBigIntegers:
         path = tmp_path / "inv.jsonl"
         path.write_text('{"type": "vm", "key": "a", "attributes": {"n": 184467440737095516170, "x": NaN}}\n')
         listing = StaticCollector("s", {"path": str(path)}).list(EntityType("vm"), CTX)
-        assert list(listing) == [] and listing.complete is False and "not valid JSON" in str(listing.error)
+        assert list(listing.entities()) == [] and listing.complete is False and "not valid JSON" in str(listing.error)

@@ -10,6 +10,7 @@ from typing import Any
 
 from baseline.diff import DeletionPolicy
 from collectors.base import EntityType, ListContext
+from collectors.errors import ListingIncomplete
 from collectors.static import StaticCollector
 from tests.poller.helpers import run
 
@@ -28,13 +29,23 @@ def cut_to_half(path: Path) -> None:
         handle.truncate(sum(len(line) for line in lines[: len(lines) // 2]))
 
 
+class SmallPages(StaticCollector):
+    """Reads its inventory in 4 KB pages, so a 20,000-line file is many pages."""
+
+    page_bytes = 4096
+
+
 def read_with(path: Path, meanwhile: Any) -> tuple[list[str], Any]:
-    """List the file, doing ``meanwhile()`` after the first hundred entities."""
-    listing = StaticCollector("s", {"path": str(path)}).list(EntityType("vm"), CTX)
+    """List the file page by page (decoding each here), doing ``meanwhile()`` after the first page."""
+    listing = SmallPages("s", {"path": str(path)}).list(EntityType("vm"), CTX)
     keys: list[str] = []
-    for entity in listing:
-        keys.append(entity.key)
-        if len(keys) == 100:
+    for number, page in enumerate(listing, 1):
+        try:
+            keys.extend(entity.key for entity in page.entities())
+        except ListingIncomplete as exc:
+            listing.fail(exc)
+            break
+        if number == 1:
             meanwhile()
     return keys, listing
 
@@ -72,14 +83,14 @@ class TestTornReads:
         first, _ = run(store, [], clock, source=source, collector=StaticCollector("src", {"path": str(path)}))
         assert first.status == "ok"
 
-        class Tearing(StaticCollector):
-            """Rewrites its own inventory in place after reading 100 lines."""
+        class Tearing(SmallPages):
+            """Rewrites its own inventory in place after its first page was decoded."""
 
             def _jsonl_of_type(self, path: Path, type_name: str) -> Any:
-                for count, entity in enumerate(super()._jsonl_of_type(path, type_name), 1):
-                    if count == 100:
+                for count, page in enumerate(super()._jsonl_of_type(path, type_name), 1):
+                    if count == 2:
                         cut_to_half(path)
-                    yield entity
+                    yield page
 
         unguarded = DeletionPolicy(allow_mass_delete=True)  # the guard would hide a torn read's deletions
         result, notes = run(store, [], clock, source=source, collector=Tearing("src", {"path": str(path)}),
