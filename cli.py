@@ -258,7 +258,8 @@ def _jsonl_writer(display: Any) -> Callable[[bytes], None]:
         if shared_terminal:
             display.clear()  # the progress line and the notifications share one terminal
         out.write(body + b"\n")
-        out.flush()
+        if shared_terminal:
+            out.flush()  # a pipe or file is flushed as its buffer fills, and at exit
 
     return write
 

@@ -335,7 +335,7 @@ class Store:
         columns = "key, hash, source_digest" if source_digests else "key, hash"
         sql = f"SELECT {columns} FROM poller_entities WHERE source = {{p}} AND entity_type = {{p}} AND deleted_at IS NULL"
         with self._errors("read the baseline"):
-            return BaselineIndex(row for chunk in self._raw_query(sql, (source, entity_type)) for row in chunk)
+            return BaselineIndex.from_chunks(self._raw_query(sql, (source, entity_type)))
 
     def load_misses(self, source: str, entity_type: str) -> dict[str, int]:
         """key -> consecutive misses, for live entities that were missed at least once."""

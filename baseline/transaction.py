@@ -81,7 +81,11 @@ class Transaction:
         # Only timestamps need the dialect's conversion (bytes, text and numbers pass as they are);
         # they repeat (one per run), so each distinct one is converted once.
         stamps = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, sa.DateTime)]
-        processor = sa.DateTime().bind_processor(self.conn.dialect) or (lambda value: value)
+        # The dialect's own conversion (SQLite: SQLAlchemy's text form, as every other write uses),
+        # once per distinct timestamp rather than the driver's adapter once per row.
+        kinds = [table.c[columns[i]].type for i in stamps]
+        processor = (kinds[0].dialect_impl(self.conn.dialect).bind_processor(self.conn.dialect) if kinds else None) \
+            or (lambda value: value)
         converted: dict[datetime, Any] = {}
         params = []
         for row in rows:

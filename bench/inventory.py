@@ -1,4 +1,5 @@
-"""Synthetic OpenStack-server-shaped inventories for the benchmarks (~1.5 KB per entity)."""
+"""Synthetic OpenStack-server-shaped inventories for the benchmarks (~2.2 KB per entity, like a Nova
+server with details at microversion 2.79 as `GET /servers/detail` returns it)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import orjson
 
 
 def server(i: int, generation: int = 0) -> dict[str, Any]:
-    """One static-collector record shaped like a Nova server with details (~1.5 KB)."""
+    """One static-collector record shaped like a Nova server with details (~2.2 KB)."""
     sid = f"{i:08x}-4e2a-4c1b-9d3e-{i:012x}"
     ram = 4096 * (1 + generation % 3)
     attributes = {
@@ -33,6 +34,14 @@ def server(i: int, generation: int = 0) -> dict[str, Any]:
         "os-extended-volumes:volumes_attached": [{"id": f"{i:08x}-0000-4000-8000-{i:012x}", "delete_on_termination": False}],
         "security_groups": [{"name": "default"}, {"name": f"sg-{i % 7}"}], "description": None, "tags": ["bench", f"t{i % 5}"],
         "locked": False, "host_status": "UP", "trusted_image_certificates": None,
+        # microversion 2.3+ extended attributes, as `openstack server show` returns them
+        "OS-EXT-SRV-ATTR:hostname": f"vm-{i}", "OS-EXT-SRV-ATTR:reservation_id": f"r-{i:08x}",
+        "OS-EXT-SRV-ATTR:launch_index": 0, "OS-EXT-SRV-ATTR:kernel_id": "", "OS-EXT-SRV-ATTR:ramdisk_id": "",
+        "OS-EXT-SRV-ATTR:root_device_name": "/dev/vda", "OS-EXT-SRV-ATTR:user_data": None,
+        "links": [{"rel": "self", "href": f"https://compute.example.org/v2.1/servers/{sid}"},
+                  {"rel": "bookmark", "href": f"https://compute.example.org/servers/{sid}"}],
+        "pinned_availability_zone": None, "server_groups": [], "locked_reason": None,
+        "fault": None, "host": f"compute-{i % 100}",
     }
     return {"type": "compute.server", "key": sid, "name": f"vm-{i}", "state": "ACTIVE", "project": attributes["tenant_id"],
             "parent": {"type": "compute.hypervisor", "key": f"compute-{i % 100}"}, "attributes": attributes}

@@ -1,14 +1,17 @@
-"""Benchmark: snapshots of N OpenStack-server-shaped entities through the real CLI.
+"""Benchmark: snapshots of N OpenStack-server-shaped entities through the real CLI, beside references.
 
-    python bench/snapshot.py --entities 1000000 --change 0.01 [--backend sqlite|postgresql|both]
+    python bench/snapshot.py --entities 1000000 [--backend sqlite|postgresql|both] [--compare]
 
-Writes a JSON Lines inventory of N entities (~1.6 KB each), runs `poller snapshot`
+Writes a JSON Lines inventory of N entities (~2.2 KB each), runs `poller snapshot`
 (first load, then with `--change` of them changed plus 0.1% created and 0.1% deleted,
-then with nothing changed), and prints seconds, entities/s and peak RSS of each run:
-of the poller process and, on PostgreSQL, of the server's backends serving it.
-`--compare` also computes the same change set at --compare-entities (default 100,000)
-the ways a user might otherwise do it (DiffSync models; whole JSON documents compared
-in SQLite) and prints their time as ratios against cloud-poller's second snapshot.
+then with nothing changed), and prints seconds and peak memory of each run: the
+proportional set size (PSS) summed over the poller and its hash workers (summing RSS
+would count the pages they share once per process) and, on PostgreSQL, the private
+memory of the server's backends serving it. Beside each run, measured in the same run
+on the same file: (a) the naive script (bench/naive.py: whole JSON documents in
+SQLite, standard library) doing the same step, and (b) the parse floor, one core
+parsing every line with orjson; with the ratios the issue's targets are stated in.
+`--compare` also times DiffSync at --compare-entities (default 100,000).
 """
 
 from __future__ import annotations
@@ -31,10 +34,11 @@ from inventory import write  # noqa: E402
 
 
 class PeakRSS:
-    """Samples the summed RSS of a process tree (and extra pids) every 50 ms."""
+    """Samples the memory of a process tree (and extra pids) every 50 ms: the summed PSS (``peak``)
+    and the largest single RSS (``peak_rss``)."""
 
     def __init__(self, root: int, extra: Any = None) -> None:
-        self.root, self.extra, self.peak, self.peak_extra = root, extra, 0, 0
+        self.root, self.extra, self.peak, self.peak_extra, self.peak_rss = root, extra, 0, 0, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
@@ -43,8 +47,9 @@ class PeakRSS:
         while not self._stop.is_set():
             try:
                 proc = psutil.Process(self.root)
-                rss = sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)])
-                self.peak = max(self.peak, rss)
+                infos = [p.memory_full_info() for p in [proc, *proc.children(recursive=True)]]
+                self.peak = max(self.peak, sum(getattr(i, "pss", i.rss) for i in infos))
+                self.peak_rss = max([self.peak_rss, *(i.rss for i in infos)])
                 if self.extra is not None:
                     self.peak_extra = max(self.peak_extra, self.extra())
             except psutil.Error:
@@ -93,27 +98,45 @@ def settle_postgres(admin_url: str, dbname: str) -> float:
     return time.perf_counter() - started
 
 
-def run_snapshot(config: Path, label: str, n: int, pg: tuple[str, str] | None) -> dict[str, Any]:
-    """Run `poller snapshot` once; returns seconds and peak memory."""
-    if pg:
-        waited = settle_postgres(*pg)
-        if waited > 1:
-            print(f"    (waited {waited:.1f} s for PostgreSQL's autovacuum and a checkpoint before this run)", flush=True)
-    exe = shutil.which("poller") or sys.executable
-    args = [exe] if exe.endswith("poller") else [exe, str(Path(__file__).resolve().parents[1] / "cli.py")]
+def timed(args: list[str], pg: tuple[str, str] | None = None) -> dict[str, Any]:
+    """Run one command to its end; its seconds, peak memory, last stderr line and exit status."""
     started = time.perf_counter()
     with open(os.devnull, "wb") as devnull:
-        proc = subprocess.Popen([*args, "--config", str(config), "snapshot", "--format", "jsonl"], stdout=devnull, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(args, stdout=devnull, stderr=subprocess.PIPE)
         sampler = PeakRSS(proc.pid, pg_backends_rss(*pg) if pg else None)
         _, err = proc.communicate()
         sampler.stop()
     seconds = time.perf_counter() - started
-    summary = err.decode().strip().splitlines()[-1] if err.strip() else ""
-    row = {"run": label, "seconds": seconds, "entities_per_s": n / seconds, "poller_rss_mb": sampler.peak / 2**20,
-           "pg_backend_mb": sampler.peak_extra / 2**20, "summary": summary, "exit": proc.returncode}
-    print(f"  {label:<22} {seconds:7.2f} s  {n / seconds:10,.0f} entities/s  peak RSS poller {sampler.peak / 2**20:6.0f} MB"
-          + (f" + PostgreSQL backends {sampler.peak_extra / 2**20:5.0f} MB" if pg else "") + f"  [{summary}]", flush=True)
-    return row
+    return {"seconds": seconds, "pss_mb": sampler.peak / 2**20, "rss_mb": sampler.peak_rss / 2**20,
+            "pg_backend_mb": sampler.peak_extra / 2**20, "exit": proc.returncode,
+            "last": err.decode(errors="replace").strip().splitlines()[-1] if err.strip() else ""}
+
+
+def poller_args(config: Path) -> list[str]:
+    """The installed `poller snapshot` (or this checkout's cli.py) on ``config``."""
+    exe = shutil.which("poller") or sys.executable
+    args = [exe] if exe.endswith("poller") else [exe, str(Path(__file__).resolve().parents[1] / "cli.py")]
+    return [*args, "--config", str(config), "snapshot", "--format", "jsonl"]
+
+
+def run_step(config: Path, label: str, n: int, pg: tuple[str, str] | None, inventory: Path, naive_db: Path) -> dict[str, Any]:
+    """One snapshot step: cloud-poller, then the naive script and the parse floor on the same file."""
+    if pg:
+        waited = settle_postgres(*pg)
+        if waited > 1:
+            print(f"    (waited {waited:.1f} s for PostgreSQL's autovacuum and a checkpoint before this run)", flush=True)
+    here = Path(__file__).resolve().parent
+    poller = timed(poller_args(config), pg)
+    naive = timed([sys.executable, str(here / "naive.py"), str(inventory), str(naive_db)])
+    floor = timed([sys.executable, str(here / "parse_floor.py"), str(inventory)])
+    p, a, b = poller["seconds"], naive["seconds"], floor["seconds"]
+    print(f"  {label:<24} poller {p:7.2f} s  PSS {poller['pss_mb']:5.0f} MB (largest RSS {poller['rss_mb']:4.0f} MB)"
+          + (f" + PostgreSQL backends {poller['pg_backend_mb']:4.0f} MB" if pg else "")
+          + f"  | (a) naive {a:7.2f} s {naive['pss_mb']:5.0f} MB  (b) parse floor {b:6.2f} s"
+          + f"  | (a)/poller {a / p:4.2f}x  poller/(b) {p / b:4.2f}x", flush=True)
+    if poller["exit"] != 0:
+        print(f"    poller exited {poller['exit']}: {poller['last'][:300]}")
+    return {"run": label, "poller": poller, "naive": naive, "floor": floor, "n": n}
 
 
 def bench_backend(backend: str, n: int, change: float, work: Path, pg_admin: str | None) -> list[dict[str, Any]]:
@@ -141,13 +164,22 @@ def bench_backend(backend: str, n: int, change: float, work: Path, pg_admin: str
         f"sources: [{{name: bench, collector: static, options: {{path: '{inventory}', types: [compute.server]}}}}]\n"
     )
     print(f"{backend}: N={n:,}", flush=True)
+    naive_db = work / "naive.db"
+    naive_db.unlink(missing_ok=True)
     rows = []
     write(inventory, n)
-    rows.append(run_snapshot(config, "first (all created)", n, pg))
+    print(f"    inventory {inventory.stat().st_size / n:,.0f} bytes per entity", flush=True)
+    rows.append(run_step(config, "first (all created)", n, pg, inventory, naive_db))
     counts = write(inventory, n, change=change, created=0.001, deleted=0.001)
-    rows.append(run_snapshot(config, f"second ({change:.0%} changed)", n, pg))
     print(f"    changed {counts['changed']:,}, created {counts['created']:,}, deleted {counts['deleted']:,}")
-    rows.append(run_snapshot(config, "third (nothing changed)", n, pg))
+    rows.append(run_step(config, f"second ({change:.0%} changed)", n, pg, inventory, naive_db))
+    rows.append(run_step(config, "third (nothing changed)", n, pg, inventory, naive_db))
+    first, second, third = (r["poller"]["seconds"] for r in rows)
+    floor = [r["floor"]["seconds"] for r in rows]
+    print(f"    targets: second >= 3x faster than (a): {rows[1]['naive']['seconds'] / second:.2f}x;"
+          f" second <= 2x (b): {second / floor[1]:.2f}x; unchanged <= 1.5x (b): {third / floor[2]:.2f}x;"
+          f" first <= 6x (b): {first / floor[0]:.2f}x; peak PSS <= 400 MB: "
+          f"{max(r['poller']['pss_mb'] for r in rows):.0f} MB", flush=True)
     if pg:
         import sqlalchemy as sa
 
@@ -164,7 +196,7 @@ def main() -> None:
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="sqlite")
     parser.add_argument("--pg-url", default=os.environ.get("POLLER_TEST_PG_URL"))
     parser.add_argument("--workdir", default=None)
-    parser.add_argument("--compare", action="store_true", help="also time DiffSync and JSON-in-database diffs")
+    parser.add_argument("--compare", action="store_true", help="also time DiffSync at --compare-entities")
     parser.add_argument("--compare-entities", type=int, default=100_000)
     args = parser.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="poller-bench-"))
