@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -396,16 +395,18 @@ def _jsonl_types(path: Path) -> Iterator[str]:
                 yield raw["type"]
 
 
-# 2**64 has 20 digits: shorter integers parse exactly with orjson.
-_HUGE_NUMBER = re.compile(rb"[:,\[\-\s][0-9]{20}")
+# 2**64 has 20 digits: shorter integers parse exactly with orjson. In a line's shape, digits are
+# "1", the characters a JSON number may follow ("-" included) are "S", everything else is "0".
+_NUMBER_SHAPE = bytes(49 if 48 <= b <= 57 else 83 if b in b":,[- \t\r\n" else 48 for b in range(256))
+_HUGE_NUMBER = b"S" + b"1" * 20
 
 
 def _may_hold_huge_int(data: bytes) -> bool:
     """B04: orjson turns integers beyond 64 bits into floats (losing exactness, so a change
-    between two of them would be missed); spot a JSON number of 20+ digits cheaply (a run of 20
-    digits after a character a number can follow; strings may match too, which only costs an
-    exact parse) so only such rare lines are parsed again exactly."""
-    return _HUGE_NUMBER.search(data) is not None
+    between two of them would be missed); spot a JSON number of 20+ digits cheaply (one
+    translate and one find: a character a number can follow, then 20 digits; a string may
+    match too, which only costs an exact parse) so only such rare lines are parsed again exactly."""
+    return _HUGE_NUMBER in data.translate(_NUMBER_SHAPE)
 
 
 def _exact_loads(data: bytes) -> Any:
