@@ -407,9 +407,13 @@ class _Validator:
         return text
 
     def _expand(self, text: str, key: str, inline_check: bool = True) -> str:
-        literal = _ENV.sub("", text)  # what is written in the file itself, references taken out
-        if inline_check and (literal.strip() and is_secret_option(key.rsplit(".", 1)[-1])) or _URL_PASSWORD.search(literal):
-            self.inline_secrets.append(key)
+        if inline_check:
+            # A secret-named value without any ${VAR} is written here; one with a reference takes its
+            # secret from the environment ("Bearer ${TOKEN}"). A URL's password counts once references are out.
+            referenced = any(m.group(2) for m in _ENV.finditer(text))
+            literal_secret = not referenced and text.strip() and is_secret_option(key.rsplit(".", 1)[-1])
+            if literal_secret or _URL_PASSWORD.search(_ENV.sub("", text)):
+                self.inline_secrets.append(key)
 
         def repl(match: re.Match[str]) -> str:
             if match.group(1):

@@ -62,6 +62,8 @@ def test_S05_env_reference_resolves_and_is_not_an_inline_secret(tmp_path: Path) 
     """S05: ``${ENV}`` secrets resolve; a file holding only references is no secret-bearing file, so a 0644
     mode is not warned about, while a literal value in it is."""
     doc = {"sources": [cs_source(api_key="${CS_KEY}", secret_key="${CS_SECRET}")],
+           "notify": {"sinks": [{"name": "hook", "type": "webhook", "url": "http://127.0.0.1:9/",
+                                 "headers": {"Authorization": "Bearer ${CS_SECRET}"}}]},
            "baseline": {"url": "postgresql+psycopg://poller:${PGPASSWORD}@127.0.0.1/db"}}
     path = write(tmp_path / "p.yaml", doc, 0o644)
     with structlog.testing.capture_logs() as logs:
