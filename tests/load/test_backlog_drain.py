@@ -108,6 +108,8 @@ def test_L06_backlog_drains_while_another_source_keeps_committing(tmp_path: Path
     drain_config.write_text(yaml.safe_dump({
         "baseline": {"url": f"sqlite:///{db}"},
         "notify": {"sinks": [{"name": "hook", "type": "webhook", "url": receiver.url, "batch_size": 500, "timeout": 300}]},
+        # A one-shot command waits this long for its deliveries (default 30 s, less than 1M rows take).
+        "service": {"stop_timeout": "2h"},
         "sources": [{"name": "big", "collector": "static", "enabled": False, "options": {"path": str(inventory)}},
                     {"name": "tick", "collector": "noop"}],
     }))
