@@ -91,7 +91,6 @@ PARTLY: dict[str, str] = {
     "L01": "100,000 entities in CI; 1,000,000 only by hand (POLLER_LOAD_ENTITIES)",
     "L02": "100,000 entities in CI; 1,000,000 only by hand (POLLER_LOAD_ENTITIES)",
     "L05": "100,000 entities in CI; the HTML report keeps a bounded sample of first loads",
-    "L06": "100,000 rows in CI; no concurrent poll measured while draining",
 }
 
 ID = re.compile(r"(?<![A-Za-z0-9])([FBLS]\d\d)(?![0-9])")
