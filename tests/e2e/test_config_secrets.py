@@ -125,12 +125,12 @@ def test_S05_secret_files_authenticate_against_the_emulators(clouds: tuple[Any, 
     write_config(tmp_path / "poller.yaml", doc)
     done = poller("snapshot", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "os: ok" in done.stderr and "cs: ok" in done.stderr
+    assert "os: ok" in done.stderr and "cs: ok" in done.stderr, done.stderr
     created = {json.loads(line)["source"] for line in done.stdout.splitlines() if line.strip()}
-    assert created == {"os", "cs"}
+    assert created == {"os", "cs"}, done.stderr
     (tmp_path / "os.pw").unlink()
     missing = poller("--log-format", "console", "snapshot", "--source", "os", cwd=tmp_path)
-    assert missing.returncode == 2
+    assert missing.returncode == 2, missing.stderr
     assert missing.stderr.strip().splitlines() == [
         f"poller: error: ./poller.yaml: sources.os.options.auth.password_file: cannot read {tmp_path / 'os.pw'} "
         "(No such file or directory)"]
