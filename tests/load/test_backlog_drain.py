@@ -167,7 +167,8 @@ def test_L06_backlog_drains_while_another_source_keeps_committing(tmp_path: Path
     delivered = [nid for nid, _source, _key, _run in receiver.got]
     backlog = sum(1 for _nid, source, _key, _run in receiver.got if source == "big")
     print(f"\nL06 drained {len(delivered)} notifications ({backlog} of the backlog) in {seconds:.1f} s, "
-          f"{len(delivered) / seconds:.0f}/s, {receiver.requests} requests, drain peak RSS {peak.peak / 2**20:.0f} MB; "
+          f"{len(delivered) / seconds:.0f}/s, {receiver.requests} requests, drain peak RSS {peak.peak_rss / 2**20:.0f} MB "
+          f"(PSS {peak.peak / 2**20:.0f} MB); "
           f"side runs start to commit: no drain median {statistics.median(quiet):.3f} s max {max(quiet):.3f} s "
           f"({len(quiet)} runs), during the drain median {statistics.median(during):.3f} s max {max(during):.3f} s "
           f"({len(during)} runs)")
@@ -178,4 +179,4 @@ def test_L06_backlog_drains_while_another_source_keeps_committing(tmp_path: Path
         if source == "side":
             side_versions.setdefault(key, []).append(run_id)
     assert side_versions and all(runs == sorted(runs) for runs in side_versions.values())
-    assert peak.peak < 400 * 2**20, "draining holds batches, not the backlog"
+    assert peak.peak_rss < 400 * 2**20, "draining holds batches, not the backlog"
