@@ -32,13 +32,31 @@ def cs_time(moment: datetime | None = None) -> str:
     return (moment or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
+class _Table(dict):  # type: ignore[type-arg]
+    """One table: a dict that counts the changes of its membership (for the visibility cache)."""
+
+    changes = 0
+
+    def __setitem__(self, key: str, value: Record) -> None:
+        self.changes += 1
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self.changes += 1
+        super().__delitem__(key)
+
+    def pop(self, *args: Any) -> Any:
+        self.changes += 1
+        return super().pop(*args)
+
+
 class Tables:
     """Thread-safe tables of records; every mutator returns (a copy of) what it stored."""
 
-
     def __init__(self, id_factory: Callable[[], str] | None = None) -> None:
         self.lock = threading.RLock()
-        self._tables: dict[str, dict[str, Record]] = {kind: {} for kind in KINDS}
+        self._tables: dict[str, dict[str, Record]] = {kind: _Table() for kind in KINDS}
+        self._updates = 0
         self._removed: dict[str, set[str]] = {kind: set() for kind in KINDS}
         self._new_id = id_factory or (lambda: str(uuid.uuid4()))
         self._serial = itertools.count(1)
@@ -56,6 +74,7 @@ class Tables:
         """Change fields of one record; a value of None removes the field. KeyError if absent."""
         with self.lock:
             record = self._tables[kind][key]
+            self._updates += 1
             for name, value in fields.items():
                 if value is None:
                     record.pop(name, None)
@@ -84,6 +103,13 @@ class Tables:
         """The live records of one table in creation order (callers must not mutate them)."""
         with self.lock:
             return list(self._tables[kind].values())
+
+    def version(self, kind: str) -> tuple[int, int, int]:
+        """Changes when a record of ``kind`` is added or removed, or any record is updated through
+        ``update`` (not by counters moved in place): what a cached list of its members depends on."""
+        with self.lock:
+            table = self._tables[kind]
+            return getattr(table, "changes", 0), self._updates, len(table)
 
     def ids(self, kind: str) -> list[str]:
         """The ids of one table in creation order."""
