@@ -174,13 +174,16 @@ _BATCH = 512
 
 
 class _Merge:
-    """Folds hash batches into the scan: spools what changed, stops at the first problem."""
+    """Folds hash batches into the scan: spools what changed, stops at the first problem.
+
+    Keys listed twice are found after the listing, from the digests (no set of every changed
+    key is kept: a first load of a million would hold a million keys for a rare case).
+    """
 
     def __init__(self, scan: Scan, listing: Listing) -> None:
         self.scan, self.listing = scan, listing
         self.listed = 0
         self.stopped = False
-        self.spooled: dict[str, int] = {}  # key -> hash of what was spooled (a key listed twice is spooled once)
 
     def take(self, batches: Iterable[HashedBatch]) -> None:
         for batch in batches:
@@ -191,13 +194,7 @@ class _Merge:
             self.scan.gone.extend(batch.gone)
             self.scan.touched.extend(batch.touched)
             for action, key, digest, document, source_digest in batch.changed:
-                earlier = self.spooled.get(key)
-                if earlier is None:
-                    self.spooled[key] = digest
-                    self.scan.spool.add(action, key, digest, document, source_digest)
-                elif earlier != digest:
-                    self._stop(f"key {key} listed twice with different contents")
-                    break
+                self.scan.spool.add(action, key, digest, document, source_digest)
             if batch.error is not None:
                 self._stop(batch.error)
             if self.listed % 5000 < batch.listed:
@@ -211,18 +208,34 @@ class _Merge:
     def finish(self) -> None:
         """The listing ended: keys listed twice collapse (a warning) or fail it (another hash)."""
         repeats = self.scan.diff.finish()
-        if self.stopped:
+        if self.stopped or (not repeats.duplicates and repeats.conflict is None):
+            return
+        if repeats.conflict is not None:
+            self._stop(f"key {self._key(repeats.conflict)} listed twice with different contents")
             return
         for digest in repeats.duplicates:
             self.scan.result.duplicates += 1
             log.warning("duplicate_key", key=self._key(digest))
-        if repeats.conflict is not None:
-            self._stop(f"key {self._key(repeats.conflict)} listed twice with different contents")
+        self._spool_once(set(repeats.duplicates))
+
+    def _spool_once(self, repeated: set[int]) -> None:
+        """Rewrite the spool with each repeated key's change once (a created key listed twice alike)."""
+        old, seen = self.scan.spool, set()
+        fresh = Spool()
+        for item in old.items():
+            digest = key_digest(item[1])
+            if digest in repeated:
+                if digest in seen:
+                    continue
+                seen.add(digest)
+            fresh.append(item)
+        old.close()
+        self.scan.spool = fresh
 
     def _key(self, digest: int) -> str:
-        for key in self.spooled:
-            if key_digest(key) == digest:
-                return key
+        for item in self.scan.spool.items():
+            if key_digest(item[1]) == digest:
+                return str(item[1])
         return self.scan.baseline.key_for_digest(digest) or f"with digest {digest & (2**64 - 1):016x}"
 
 

@@ -60,6 +60,7 @@ class Spool:
 
     def _flush(self) -> None:
         if self._batch:
+            self._file.seek(0, 2)  # after a read, appends still go at the end
             pickle.dump(self._batch, self._file, protocol=pickle.HIGHEST_PROTOCOL)
             self._batch = []
 

@@ -148,3 +148,20 @@ class TestRawRecordDigests:
                               ignore_fields={"vm": ("/tags",)})
         result, notes = run(store, [], clock, source=source, collector=Paged("src", {"path": str(path)}), hash_workers=1)
         assert sum(parsed) == 50 and result.status == "ok" and notes == []
+
+
+class TestRepeatedKeys:
+    def test_a_created_key_listed_twice_alike_is_created_once(self, store: Any, clock: Any, tmp_path: Path) -> None:
+        """The same new record on two pages (on either side of a page boundary) is one creation and a duplicate
+        warning; the same key with other contents fails the listing and commits nothing."""
+        path = tmp_path / "inv.jsonl"
+        records = servers(60)
+        write(path, [*records, records[5]])
+        result, notes = snapshot(store, clock, path, 2)
+        assert result.status == "ok" and result.types[0].duplicates == 1
+        assert sorted(n["key"] for n in notes) == sorted(r["key"] for r in records)
+        other = {**records[7], "attributes": {"i": -1}}
+        write(path, [*servers(70), other])
+        result, notes = snapshot(store, clock, path, 2)
+        assert result.status == "failed" and "vm-0007 listed twice with different contents" in (result.error or "")
+        assert notes == [] and store.counts("src")[("src", "vm")] == 60
