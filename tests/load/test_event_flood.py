@@ -20,8 +20,9 @@ SECONDS = float(os.environ.get("POLLER_FLOOD_SECONDS", "10"))
 @pytest.mark.slow
 def test_L07_signed_event_flood_is_debounced_bounded_and_complete(tmp_path: Path) -> None:
     """L07: 1,000 signed events/s over 300 VMs with a queue of 50: the queue never exceeds its bound and
-    answers 503 when full, the entities fetched stay within the debounce bound (per VM at most
-    1 + ceil(span / debounce) fetches), every VM with an accepted event is refreshed, nothing crashes."""
+    answers 503 when full, the entities fetched stay within the debounce bound summed over the VMs (each at
+    most 1 + ceil(span of its accepted events / debounce)), every VM with an accepted event is refreshed,
+    nothing crashes. The per-window counts are printed, not asserted (the windows are the sender's)."""
     result = flood(tmp_path, duration=SECONDS, rate=1000, entities=300, queue_size=50, debounce=1.0)
     print("\n" + "\n".join(result.lines()))
     assert result.exit_code == 0, result.stderr_tail
