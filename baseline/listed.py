@@ -59,7 +59,9 @@ class ListedDiff:
                 conflict = int(digests[i]) if conflict is None else conflict
             else:
                 duplicates.append(int(digests[i]))
-        self._listed = np.unique(digests)
+        first = np.ones(len(digests), dtype=bool)
+        first[repeated] = False
+        self._listed = digests[first]  # sorted and unique (np.unique would sort again)
         return Repeats(tuple(duplicates), conflict)
 
     @property

@@ -98,6 +98,7 @@ outbox = Table(
 )
 Index("ix_poller_outbox_source_time", outbox.c.source, outbox.c.created_at)
 Index("ix_poller_outbox_run", outbox.c.run_id)
+Index("ix_poller_outbox_created", outbox.c.created_at)  # pruning by age without a scan of the whole outbox
 
 sink_cursors = Table(
     "poller_sink_cursors",

@@ -1,4 +1,4 @@
-"""entity source digest: the xxh3-64 of the raw record an entity was read from
+"""entity source digest (the xxh3-64 of the raw record an entity was read from), index-only reads
 
 Revision ID: 0004
 Revises: 0003
@@ -24,9 +24,12 @@ def upgrade() -> None:
     live = sa.text("deleted_at IS NULL")
     op.create_index("ix_poller_entities_live_hashes", "poller_entities",
                     ["source", "entity_type", "key", "hash", "source_digest"], sqlite_where=live, postgresql_where=live)
+    # Pruning by age (every snapshot) without scanning the whole outbox.
+    op.create_index("ix_poller_outbox_created", "poller_outbox", ["created_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_poller_outbox_created", table_name="poller_outbox")
     op.drop_index("ix_poller_entities_live_hashes", table_name="poller_entities")
     with op.batch_alter_table("poller_entities", schema=None) as batch_op:
         batch_op.drop_column("source_digest")
