@@ -309,6 +309,8 @@ class Rules:
 
     def is_ignored(self, path: str) -> bool:
         """True when the pointer ``path`` lies at or under an ignored pattern."""
+        if not self.ignore:
+            return False
         segments = parse_pointer(path)
         for pattern in self.ignore:
             pat = parse_pointer(pattern)

@@ -141,6 +141,8 @@ def _walk(old: Any, new: Any, path: str, out: list[FieldChange], ignored: Callab
         return
     if type(old) is type(new) and not isinstance(old, dict | list) and old == new:
         return
+    if type(old) is type(new) and _same_json(old, new):
+        return  # an unchanged subtree: one C-level comparison instead of a walk of its leaves
     if isinstance(old, dict) and isinstance(new, dict):
         for key in sorted(set(old) | set(new), key=str):
             _walk(old.get(key), new.get(key), f"{path}/{escape_segment(str(key))}", out, ignored)
@@ -151,6 +153,14 @@ def _walk(old: Any, new: Any, path: str, out: list[FieldChange], ignored: Callab
         return
     if not _strict_equal(old, new):
         out.append(FieldChange(path, old, new))
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """True when two JSON values serialize alike with sorted keys (which tells 1, 1.0 and True apart)."""
+    try:
+        return orjson.dumps(a, option=orjson.OPT_SORT_KEYS) == orjson.dumps(b, option=orjson.OPT_SORT_KEYS)
+    except (orjson.JSONEncodeError, TypeError):
+        return False  # not plain JSON: walk it
 
 
 def _strict_equal(a: Any, b: Any) -> bool:

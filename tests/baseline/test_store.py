@@ -244,3 +244,15 @@ def test_F25_upgrade_from_0002_widens_the_outbox_action(store_url: str) -> None:
         assert [row.action for row in second.history()] == ["baseline_initialized"]
     finally:
         second.close()
+
+
+def test_schema_head_constant_is_alembics_head() -> None:
+    """The schema version a store accepts without importing alembic is the migrations' real head."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from baseline import store
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(store._MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_heads() == [store.SCHEMA_HEAD]
