@@ -69,6 +69,9 @@ Index("ix_poller_entities_missed", entities.c.source, entities.c.entity_type, en
 Index("ix_poller_entities_live_hashes", entities.c.source, entities.c.entity_type, entities.c.key, entities.c.hash,
       entities.c.source_digest, sqlite_where=entities.c.deleted_at.is_(None),
       postgresql_where=entities.c.deleted_at.is_(None))
+# The tombstones a commit reads (for the version of a re-created key), also from the index alone.
+Index("ix_poller_entities_tombstones", entities.c.source, entities.c.entity_type, entities.c.key, entities.c.version,
+      sqlite_where=entities.c.deleted_at.isnot(None), postgresql_where=entities.c.deleted_at.isnot(None))
 
 runs = Table(
     "poller_runs",

@@ -24,12 +24,16 @@ def upgrade() -> None:
     live = sa.text("deleted_at IS NULL")
     op.create_index("ix_poller_entities_live_hashes", "poller_entities",
                     ["source", "entity_type", "key", "hash", "source_digest"], sqlite_where=live, postgresql_where=live)
+    dead = sa.text("deleted_at IS NOT NULL")
+    op.create_index("ix_poller_entities_tombstones", "poller_entities", ["source", "entity_type", "key", "version"],
+                    sqlite_where=dead, postgresql_where=dead)
     # Pruning by age (every snapshot) without scanning the whole outbox.
     op.create_index("ix_poller_outbox_created", "poller_outbox", ["created_at"])
 
 
 def downgrade() -> None:
     op.drop_index("ix_poller_outbox_created", table_name="poller_outbox")
+    op.drop_index("ix_poller_entities_tombstones", table_name="poller_entities")
     op.drop_index("ix_poller_entities_live_hashes", table_name="poller_entities")
     with op.batch_alter_table("poller_entities", schema=None) as batch_op:
         batch_op.drop_column("source_digest")
