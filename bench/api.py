@@ -103,10 +103,11 @@ class Emulator:
 
 # -- one poller run ---------------------------------------------------------------------------------
 class PeakRSS:
-    """Samples the summed RSS of a process tree every 50 ms."""
+    """Samples every 100 ms the RSS of the poller's main process and the summed PSS of its process
+    tree (forked workers share the parent's pages: summing their RSS would count them again)."""
 
     def __init__(self, root: int) -> None:
-        self.root, self.peak = root, 0
+        self.root, self.peak, self.peak_pss = root, 0, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
@@ -115,10 +116,12 @@ class PeakRSS:
         while not self._stop.is_set():
             try:
                 proc = psutil.Process(self.root)
-                self.peak = max(self.peak, sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)]))
+                self.peak = max(self.peak, proc.memory_info().rss)
+                tree = [proc, *proc.children(recursive=True)]
+                self.peak_pss = max(self.peak_pss, sum(getattr(p.memory_full_info(), "pss", 0) for p in tree))
             except psutil.Error:
                 pass
-            self._stop.wait(0.05)
+            self._stop.wait(0.1)
 
     def stop(self) -> None:
         self._stop.set()
@@ -150,22 +153,26 @@ def run_snapshot(tree: Path, config: Path, emu: Emulator, label: str) -> dict[st
     sampler.stop()
     seconds = time.perf_counter() - started
     phases = json.loads(probe.read_text()) if probe.exists() else {}
+    phases["load average"] = os.getloadavg()[0]
     lines = err.decode(errors="replace").strip().splitlines()
     return {"label": label, "seconds": seconds, "calls": emu.calls(), "rss_mb": sampler.peak / 2**20,
+            "pss_mb": sampler.peak_pss / 2**20,
             "phases": phases, "exit": proc.returncode, "summary": lines[-1] if lines else ""}
 
 
 def print_row(row: dict[str, Any]) -> None:
     phases = row["phases"]
-    order = ("import cli", "http", "pager read", "hash here", "wait for workers", "merge", "listing loop", "commit")
+    order = ("import cli", "http", "pager read", "decode here", "hash here", "wait for workers", "merge", "listing loop", "commit")
     parts = [f"{name} {phases[name]:.2f}" for name in order if phases.get(name)]
     accounted = sum(phases.get(name, 0.0) for name in order if name != "listing loop")
     if phases.get("listing loop"):  # the loop contains http, pager read and in-process hashing
         accounted = phases.get("import cli", 0.0) + phases["listing loop"] + phases.get("commit", 0.0)
     parts.append(f"other {max(0.0, row['seconds'] - accounted):.2f}")
     print(f"  {row['label']:<34} {row['seconds']:7.2f} s  {row['calls']:5d} API calls  peak RSS "
-          f"{row['rss_mb']:6.0f} MB  exit {row['exit']}", flush=True)
-    print(f"      main process: {', '.join(parts)} s", flush=True)
+          f"{row['rss_mb']:5.0f} MB (main), PSS {row['pss_mb']:5.0f} MB (with workers)  exit {row['exit']}",
+          flush=True)
+    print(f"      main process: {', '.join(parts)} s; load average after the run {phases['load average']:.1f}",
+          flush=True)
     if row["exit"]:
         print(f"      {row['summary']}", flush=True)
 
@@ -258,12 +265,14 @@ def probe(out: Path, argv: list[str]) -> None:
         # before the hash pool: one loop lists, parses, maps, hashes and compares
         timed(scan, "_hash_and_compare", "listing loop")
     else:
+        import poller.run.hashing as hashing
         import poller.run.workers as workers
 
-        timed(workers, "hash_page", "hash here")
+        timed(hashing, "hash_items", "hash here")  # called by hash_page: its decode is what remains
+        timed(workers, "hash_page", "decode here", subtract=("hash here",))
         timed(workers, "hash_items", "hash here")
         timed(workers.HashPool, "_take", "wait for workers")
-        timed(scan._Merge, "take", "merge", subtract=("wait for workers", "hash here"))
+        timed(scan._Merge, "take", "merge", subtract=("wait for workers", "hash here", "decode here"))
     timed(commit, "commit", "commit")
 
     def dump() -> None:

@@ -10,7 +10,6 @@ and never prints its secret key.
 
 from __future__ import annotations
 
-import json
 import secrets
 import socket
 import ssl
@@ -27,6 +26,7 @@ from collectors.cloudstack.emulator.commands import (
     COMMANDS_BY_LOWER,
     ApiError,
     capabilities,
+    dump,
     error_body,
     list_records,
 )
@@ -334,7 +334,7 @@ class _Handler(BaseHTTPRequestHandler):
         status, payload = self.emulator.limited_answer(self.command, self.path, params)
         lowered = {name.lower(): value for name, value in params.items()}
         cut = status == 200 and self.emulator.take_truncation(lowered.get("command", ""), _int_or(lowered.get("page"), 1))
-        self._send(status, json.dumps(payload, separators=(",", ":")).encode("utf-8"), JSON_TYPE, cut=cut)
+        self._send(status, dump(payload), JSON_TYPE, cut=cut)
 
     def _send(self, status: int, body: bytes, content_type: str, *, cut: bool = False) -> None:
         try:
