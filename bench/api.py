@@ -25,6 +25,7 @@ import atexit
 import json
 import multiprocessing
 import os
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -71,6 +72,9 @@ def _serve(conn: Connection, count: Callable[[], int], reset: Callable[[], None]
         order = conn.recv()
         if order == "count":
             conn.send(count())
+        elif order == "cpu":
+            times = os.times()
+            conn.send(times.user + times.system)
         elif order == "reset":
             reset()
             conn.send(True)
@@ -91,6 +95,11 @@ class Emulator:
     def calls(self) -> int:
         self.conn.send("count")
         return int(self.conn.recv())
+
+    def cpu(self) -> float:
+        """CPU seconds the emulator process used so far."""
+        self.conn.send("cpu")
+        return float(self.conn.recv())
 
     def reset(self) -> None:
         self.conn.send("reset")
@@ -144,6 +153,8 @@ def run_snapshot(tree: Path, config: Path, emu: Emulator, label: str) -> dict[st
     probe = config.parent / "probe.json"
     env = {**os.environ, "PYTHONPATH": f"{tree}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     emu.reset()
+    emu_cpu = emu.cpu()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, __file__, "--probe", str(probe), "--", "--config", str(config),
                              "snapshot", "--format", "jsonl"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -152,11 +163,13 @@ def run_snapshot(tree: Path, config: Path, emu: Emulator, label: str) -> dict[st
     _, err = proc.communicate()
     sampler.stop()
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the poller and its (joined) workers
+    poller_cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
     phases = json.loads(probe.read_text()) if probe.exists() else {}
     phases["load average"] = os.getloadavg()[0]
     lines = err.decode(errors="replace").strip().splitlines()
     return {"label": label, "seconds": seconds, "calls": emu.calls(), "rss_mb": sampler.peak / 2**20,
-            "pss_mb": sampler.peak_pss / 2**20,
+            "pss_mb": sampler.peak_pss / 2**20, "poller_cpu": poller_cpu, "emulator_cpu": emu.cpu() - emu_cpu,
             "phases": phases, "exit": proc.returncode, "summary": lines[-1] if lines else ""}
 
 
@@ -171,8 +184,9 @@ def print_row(row: dict[str, Any]) -> None:
     print(f"  {row['label']:<34} {row['seconds']:7.2f} s  {row['calls']:5d} API calls  peak RSS "
           f"{row['rss_mb']:5.0f} MB (main), PSS {row['pss_mb']:5.0f} MB (with workers)  exit {row['exit']}",
           flush=True)
-    print(f"      main process: {', '.join(parts)} s; load average after the run {phases['load average']:.1f}",
-          flush=True)
+    print(f"      main process: {', '.join(parts)} s", flush=True)
+    print(f"      CPU: poller {row['poller_cpu']:.2f} s (main and workers), emulator {row['emulator_cpu']:.2f} s; "
+          f"load average after the run {phases['load average']:.1f}", flush=True)
     if row["exit"]:
         print(f"      {row['summary']}", flush=True)
 
@@ -273,6 +287,15 @@ def probe(out: Path, argv: list[str]) -> None:
         timed(workers, "hash_items", "hash here")
         timed(workers.HashPool, "_take", "wait for workers")
         timed(scan._Merge, "take", "merge", subtract=("wait for workers", "hash here", "decode here"))
+        nice = int(os.environ.get("BENCH_API_WORKER_NICE", "0"))
+        if nice:  # an experiment: workers below the main process (and the emulator) in the scheduler
+            initializer = workers._set_job
+
+            def set_job(job: Any) -> None:
+                os.nice(nice)
+                initializer(job)
+
+            workers._set_job = set_job
     timed(commit, "commit", "commit")
 
     def dump() -> None:
