@@ -45,8 +45,9 @@ TYPES = {"openstack": "compute.server", "cloudstack": "cloudstack.virtualmachine
 
 # -- the emulators, each in a child process --------------------------------------------------------
 def _openstack(conn: Connection, count: int) -> None:
-    from collectors.openstack.emulator import OpenStackEmulator
+    from collectors.openstack.emulator import OpenStackEmulator, http
 
+    http._Handler.disable_nagle_algorithm = True  # headers and body are written apart (see _cloudstack)
     emu = OpenStackEmulator().start()
     emu.seed_demo()
     emu.seed_servers(count)
@@ -296,6 +297,10 @@ def probe(out: Path, argv: list[str]) -> None:
                 initializer(job)
 
             workers._set_job = set_job
+        procs = int(os.environ.get("BENCH_API_POOL_PROCS", "0"))
+        if procs:  # an experiment: fewer worker processes than hash_workers (the main one hashes nothing)
+            executor = workers.ProcessPoolExecutor
+            workers.ProcessPoolExecutor = lambda _n, **kwargs: executor(procs, **kwargs)
     timed(commit, "commit", "commit")
 
     def dump() -> None:
