@@ -1,7 +1,7 @@
 """Benchmark: the API path — `poller snapshot` against the OpenStack and CloudStack emulators.
 
     python bench/api.py [--servers 100000] [--vms 100000] [--workers 1,all] [--clouds openstack,cloudstack]
-                        [--tree PATH] [--tree-label NAME]
+                        [--tree PATH] [--tree-label NAME] [--repeat N]
 
 Starts each emulator in its own process (so it does not share the poller's GIL), seeds it
 (OpenStack: N servers; CloudStack: N VMs), and runs the real `poller snapshot` CLI with a
@@ -27,6 +27,7 @@ import multiprocessing
 import os
 import resource
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -198,7 +199,7 @@ def baseline_hashes(config: Path) -> dict[str, int]:
         return dict(db.execute("SELECT key, hash FROM poller_entities WHERE deleted_at IS NULL"))
 
 
-def bench_cloud(cloud: str, count: int, variants: list[tuple[str, Path, str]], work: Path) -> None:
+def bench_cloud(cloud: str, count: int, variants: list[tuple[str, Path, str]], work: Path, repeat: int) -> None:
     """First load and idle re-poll for each (label, tree, workers) variant against one emulator."""
     t0 = time.perf_counter()
     emu = Emulator(cloud, count)
@@ -213,15 +214,19 @@ def bench_cloud(cloud: str, count: int, variants: list[tuple[str, Path, str]], w
             config = write_config(run_dir, cloud, emu.options, workers)
             name = f"{label}, hash_workers {workers}"
             print_row(run_snapshot(tree, config, emu, f"{name}: first load"))
-            row = run_snapshot(tree, config, emu, f"{name}: idle re-poll")
-            print_row(row)
-            idle[name] = row["seconds"]
+            seconds = []
+            for n in range(repeat):
+                row = run_snapshot(tree, config, emu, f"{name}: idle re-poll" + (f" {n + 1}" if repeat > 1 else ""))
+                print_row(row)
+                seconds.append(row["seconds"])
+            idle[name] = statistics.median(seconds)
             hashes[name] = baseline_hashes(config)
     finally:
         emu.stop()
     names = list(idle)
     for name in names[1:]:
-        print(f"  idle re-poll {names[0]} / {name}: {idle[names[0]] / idle[name]:.2f}x", flush=True)
+        print(f"  idle re-poll (median of {repeat}) {names[0]} / {name}: {idle[names[0]]:.2f} s / {idle[name]:.2f} s = "
+              f"{idle[names[0]] / idle[name]:.2f}x", flush=True)
     first = hashes[names[0]]
     for name in names[1:]:
         same = hashes[name] == first
@@ -323,6 +328,7 @@ def main() -> None:
                         help="comma-separated service.hash_workers values for this tree (all: one per core)")
     parser.add_argument("--tree", default=None, help="also run another checkout (e.g. the commit before)")
     parser.add_argument("--tree-label", default="before")
+    parser.add_argument("--repeat", type=int, default=1, help="idle re-polls per variant (the ratio uses the median)")
     parser.add_argument("--workdir", default=None)
     args = parser.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="poller-bench-api-"))
@@ -335,7 +341,7 @@ def main() -> None:
         variants.append((args.tree_label, Path(args.tree).resolve(), "all"))
     variants += [(commit or "this tree", ROOT, w.strip()) for w in args.workers.split(",") if w.strip()]
     for cloud in [c.strip() for c in args.clouds.split(",") if c.strip()]:
-        bench_cloud(cloud, args.servers if cloud == "openstack" else args.vms, variants, work)
+        bench_cloud(cloud, args.servers if cloud == "openstack" else args.vms, variants, work, max(1, args.repeat))
 
 
 if __name__ == "__main__":
