@@ -4,8 +4,14 @@ included (records repeated across pages, relists)."""
 
 from __future__ import annotations
 
+import json
+import os
 import pickle
+import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +29,7 @@ from poller.run.hashing import entity_hash
 from tests.collectors.cloudstack.conftest import context, run
 
 Make = Callable[..., CloudStackCollector]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def oracle(collector: CloudStackCollector, name: str) -> list[Entity]:
@@ -140,3 +147,29 @@ class TestDecoder:
         page = PageContext("cs1", "cloudstack.pod", "page 1", "pod", 1)
         with pytest.raises(ListingIncomplete, match=r"cloudstack\.pod: page 1 \(source cs1\): row 1"):
             decode_page(b'{"listpodsresponse": {"count": 1, "pod": [{"id": "p", "name": "pod"}]}}', page)
+
+
+class TestSnapshotHashes:
+    def test_poller_snapshot_stores_the_hashes_of_the_old_mapping(self, tmp_path: Path,
+                                                                  emulator: CloudStackEmulator) -> None:
+        """`poller snapshot` (pages of 2 decoded in the hash workers) stores for every VM and volume the
+        hash the collector's old in-process mapping gives under the type's default rules."""
+        config = tmp_path / "poller.yaml"
+        options = emulator.source_options(page_size=2)
+        config.write_text(json.dumps({
+            "baseline": {"url": f"sqlite:///{tmp_path / 'baseline.db'}"},
+            "sources": [{"name": "cs1", "collector": "cloudstack", "options": options,
+                         "entity_types": ["cloudstack.virtualmachine", "cloudstack.volume"]}]}))
+        result = subprocess.run([sys.executable, "cli.py", "--config", str(config), "snapshot", "--format", "jsonl"],
+                                cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                                timeout=120, check=False)
+        assert result.returncode == 0, result.stderr
+        with sqlite3.connect(tmp_path / "baseline.db") as db:
+            stored = dict(db.execute("SELECT entity_type || ' ' || key, hash FROM poller_entities"))
+        collector = CloudStackCollector("cs1", options)
+        expected: dict[str, int] = {}
+        for name in ("cloudstack.virtualmachine", "cloudstack.volume"):
+            etype = collector.entity_type(name)
+            expected.update({f"{name} {key}": h for key, (h, _) in hashed(oracle(collector, name), etype).items()})
+        collector.close()
+        assert stored == expected and len(stored) == 14

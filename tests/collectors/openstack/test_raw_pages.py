@@ -4,8 +4,13 @@ function into exactly the entities the collector mapped itself before, across pa
 from __future__ import annotations
 
 import json
+import os
 import pickle
+import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +26,7 @@ from poller.run.hashing import entity_hash
 from tests.collectors.openstack.conftest import now, run
 
 Make = Callable[..., OpenStackCollector]
+ROOT = Path(__file__).resolve().parents[3]
 PAGED_TYPES = sorted(name for name in QUERIES if name != "placement.resource_provider")
 
 
@@ -161,3 +167,29 @@ class TestDecoder:
         listing, items = run(collector, "compute.server")
         assert listing.complete is False and "page 2" in str(listing.error)
         assert len(items) == 2
+
+
+class TestSnapshotHashes:
+    def test_poller_snapshot_stores_the_hashes_of_the_old_mapping(self, tmp_path: Path,
+                                                                  emulator: OpenStackEmulator) -> None:
+        """`poller snapshot` (pages of 2 decoded in the hash workers) stores for every server and port the
+        hash the collector's old in-process mapping gives under the type's default rules."""
+        config = tmp_path / "poller.yaml"
+        options = emulator.source_options(page_size=2)
+        names = ("compute.server", "network.port")
+        config.write_text(json.dumps({
+            "baseline": {"url": f"sqlite:///{tmp_path / 'baseline.db'}"},
+            "sources": [{"name": "os-test", "collector": "openstack", "options": options, "entity_types": names}]}))
+        result = subprocess.run([sys.executable, "cli.py", "--config", str(config), "snapshot", "--format", "jsonl"],
+                                cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                                timeout=120, check=False)
+        assert result.returncode == 0, result.stderr
+        with sqlite3.connect(tmp_path / "baseline.db") as db:
+            stored = dict(db.execute("SELECT entity_type || ' ' || key, hash FROM poller_entities"))
+        collector = OpenStackCollector("os-test", options)
+        expected: dict[str, int] = {}
+        for name in names:
+            etype = collector.entity_type(name)
+            expected.update({f"{name} {key}": h for key, (h, _) in hashed(oracle(collector, name), etype).items()})
+        collector.close()
+        assert stored == expected and len(stored) > 4
