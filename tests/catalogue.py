@@ -88,9 +88,6 @@ CASES: dict[str, str] = {
 
 # Cases whose tests do not yet cover everything the catalogue expects: what is missing.
 PARTLY: dict[str, str] = {
-    "L01": "100,000 entities in CI; 1,000,000 only by hand (POLLER_LOAD_ENTITIES)",
-    "L02": "100,000 entities in CI; 1,000,000 only by hand (POLLER_LOAD_ENTITIES)",
-    "L05": "100,000 entities in CI; the HTML report keeps a bounded sample of first loads",
 }
 
 ID = re.compile(r"(?<![A-Za-z0-9])([FBLS]\d\d)(?![0-9])")
