@@ -272,20 +272,24 @@ def _range_lines(where: _Range) -> list[bytes]:
 def parse_jsonl_records(records: list[bytes], numbers: list[int], where: _Range) -> list[tuple[int, Entity]]:
     """(position, entity) for each record that is a ``where.type_name`` entity; ListingIncomplete
     naming the file and line of the first that is not valid."""
-    loads, to_entity, out = orjson.loads, entity_from_record, []
+    out = []
     for position, line in enumerate(records):
         try:
-            raw = loads(line) if not _may_hold_huge_int(line) else _exact_loads(line)
-        except orjson.JSONDecodeError as exc:
-            problem = "not UTF-8" if "utf-8" in str(exc).lower() else "not valid JSON"
-            raise ListingIncomplete(f"{where.path}:{_line_number(where, numbers[position])}: {problem}") from None
-        try:
-            entity = to_entity(raw)
+            entity = _line_entity(line)
         except ValueError as exc:
             raise ListingIncomplete(f"{where.path}:{_line_number(where, numbers[position])}: {exc}") from None
         if entity.type == where.type_name:
             out.append((position, entity))
     return out
+
+
+def _line_entity(line: bytes) -> Entity:
+    """The entity one JSON line describes; ValueError naming the problem (not UTF-8, not valid JSON, a bad field)."""
+    try:
+        raw = orjson.loads(line) if not _may_hold_huge_int(line) else _exact_loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError("not UTF-8" if "utf-8" in str(exc).lower() else "not valid JSON") from None
+    return entity_from_record(raw)
 
 
 def _same_file(where: _Range) -> int:
@@ -357,17 +361,11 @@ def _line_number(where: _Range, number: int) -> int:
 
 def _stream_jsonl(path: Path, handle: Any, type_name: str) -> Iterator[Entity]:
     """A JSON Lines stream that cannot be paged (a named pipe), parsed here line by line."""
-    loads, to_entity = orjson.loads, entity_from_record
     for number, line in enumerate(handle, 1):
+        if not line.strip():
+            continue
         try:
-            raw = loads(line) if not _may_hold_huge_int(line) else _exact_loads(line)
-        except orjson.JSONDecodeError as exc:
-            if not line.strip():
-                continue
-            problem = "not UTF-8" if "utf-8" in str(exc).lower() else "not valid JSON"
-            raise ListingIncomplete(f"{path}:{number}: {problem}") from None
-        try:
-            entity = to_entity(raw)
+            entity = _line_entity(line)
         except ValueError as exc:
             raise ListingIncomplete(f"{path}:{number}: {exc}") from None
         if entity.type == type_name:
