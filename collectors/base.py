@@ -17,8 +17,10 @@ from collectors.errors import CollectorError, ListingIncomplete, OptionError, Ty
 # A page decoder: (data, context) -> the page's items; see RawPage.
 Decoder = Callable[[bytes, Any], Iterable["Entity | Gone"]]
 # A record splitter: (data, context) -> the page's raw records, one byte string per candidate
-# entity (byte-identical while the record is), and where each is (for error messages).
-Splitter = Callable[[bytes, Any], tuple[list[bytes], list[Any]]]
+# entity (byte-identical while the record and everything else its entity depends on are), and
+# where each is (for error messages); None when the page is not of the shape it reads (the page
+# is then decoded whole).
+Splitter = Callable[[bytes, Any], "tuple[list[bytes], list[Any]] | None"]
 # A record parser: (records, wheres, context) -> (position in records, item) for each record
 # that is an item of the listing, in order.
 RecordParser = Callable[[list[bytes], list[Any], Any], list[tuple[int, "Entity | Gone"]]]
@@ -110,10 +112,12 @@ class RawPage:
     A listing may mix RawPages and Entities; built-in collectors yield RawPages, the
     third-party contract (yield Entities) is unchanged.
 
-    A page made of one raw record per entity (a JSON line) may also give ``split`` and
-    ``parse`` (module-level and pure like ``decode``): the poller then hashes each record's
-    bytes first and parses only the records it has not seen byte for byte under the same
-    hashing rules; ``decode`` must equal ``parse`` applied to ``split``.
+    A page made of one raw record per entity (a JSON line, a record of an API page) may also
+    give ``split`` and ``parse`` (module-level and pure like ``decode``): the poller then hashes
+    each record's bytes first and parses only the records it has not seen byte for byte under
+    the same hashing rules; ``decode`` must equal ``parse`` applied to ``split``. A record's
+    bytes must then determine its entity: what else the mapping reads (a hypervisor id looked
+    up by hostname, the mapping's own version) is appended to them by ``split``.
     """
 
     decode: Decoder

@@ -31,7 +31,7 @@ from collectors.cloudstack import mapping
 from collectors.cloudstack import types as t
 from collectors.cloudstack.client import CloudStackClient, IdNotFound
 from collectors.cloudstack.events import translate
-from collectors.cloudstack.pages import ABSENT, PageContext, decode_page, loads
+from collectors.cloudstack.pages import ABSENT, PageContext, decode_page, loads, parse_records, split_page
 from collectors.durations import duration_option
 from collectors.errors import ListingIncomplete, OptionError
 
@@ -195,7 +195,7 @@ class CloudStackCollector(Collector):
             return len(entities)
         for page, keep in read.runs():
             yield RawPage(decode_page, page.content, PageContext(self.source, etype.name, page.label, plan.key,
-                                                                 page.count, keep))
+                                                                 page.count, keep), split_page, parse_records)
         return len(read.order)
 
     def _read(self, etype: EntityType, plan: Plan) -> _Read:

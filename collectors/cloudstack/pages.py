@@ -87,14 +87,64 @@ def decode_page(data: bytes, context: PageContext) -> list[Entity]:
     if not isinstance(rows, list) or len(rows) != c.count:
         raise ListingIncomplete(f"{where}: the answer differs from the one paged ({c.count} rows at {c.key})")
     mapper = MAPPERS[c.etype]
-    out: list[Entity] = []
-    for index in c.keep if c.keep is not None else range(len(rows)):
+    return [_map(mapper, rows[index], index, where) for index in (c.keep if c.keep is not None else range(len(rows)))]
+
+
+# What a row's raw bytes are suffixed with before they are hashed (split_page): bump it when a
+# mapping in mapping.py changes the entity a row maps to, so that no row counts as unchanged
+# under the old mapping. NUL never occurs in JSON text, so the suffix cannot blend into a row.
+RECORD_SCHEME = b"\x00cloudstack-1"
+
+
+def split_page(data: bytes, context: PageContext) -> tuple[list[bytes], list[int]] | None:
+    """The rows to map (``context.keep``, in order) as their raw bytes followed by RECORD_SCHEME (a
+    row alone determines its entity), and their indexes in the answer; None when the answer is not
+    of the usual shape (it is then decoded whole)."""
+    c = context
+    try:
+        outer = msgspec.json.decode(data, type=dict[str, msgspec.Raw])
+        if len(outer) != 1:
+            return None
+        (inner,) = outer.values()
+        rows = msgspec.json.decode(inner, type=_raw_answer_type(c.key)).rows
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    if rows is None or len(rows) != c.count:
+        return None  # decode_page names the difference
+    indexes = list(c.keep) if c.keep is not None else list(range(len(rows)))
+    return [bytes(rows[i]) + RECORD_SCHEME for i in indexes], indexes
+
+
+def parse_records(records: list[bytes], indexes: list[int], context: PageContext) -> list[tuple[int, Entity]]:
+    """(position in ``records``, entity) for each of split_page's rows, mapped as decode_page maps them."""
+    c = context
+    where = f"{c.etype}: {c.page} (source {c.source})"
+    mapper = MAPPERS[c.etype]
+    out: list[tuple[int, Entity]] = []
+    for position, (record, index) in enumerate(zip(records, indexes, strict=True)):
         try:
-            out.append(mapper(rows[index]))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ListingIncomplete(f"{where}: row {index + 1} cannot be mapped ({type(exc).__name__} "
-                                    f"on a required field)") from exc
+            row = loads(record[: record.index(RECORD_SCHEME)])
+        except ValueError as exc:
+            raise ListingIncomplete(f"{where}: the answer is not valid JSON (malformed JSON)") from exc
+        out.append((position, _map(mapper, row, index, where)))
     return out
+
+
+def _map(mapper: Any, row: Any, index: int, where: str) -> Entity:
+    """One row as its entity; ListingIncomplete naming the row when a required field is missing."""
+    try:
+        return mapper(row)  # type: ignore[no-any-return]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ListingIncomplete(f"{where}: row {index + 1} cannot be mapped ({type(exc).__name__} "
+                                f"on a required field)") from exc
+
+
+@lru_cache(maxsize=64)
+def _raw_answer_type(key: str) -> type:
+    """A msgspec Struct holding each row of the ``key`` list as its raw bytes (validated, not built)."""
+    return msgspec.defstruct(f"RawAnswer_{key}", [
+        ("rows", list[msgspec.Raw] | None, msgspec.field(default=None, name=key)),
+    ])
 
 
 @lru_cache(maxsize=64)

@@ -124,23 +124,73 @@ def decode_page(data: bytes, context: PageContext) -> list[Entity | Gone]:
         raise ListingIncomplete(f"{where} holds {len(items)} records where {c.count} were paged")
     mapper = MAPPERS[c.etype]
     servers = c.etype == "compute.server"
-    out: list[Entity | Gone] = []
-    for index in c.keep if c.keep is not None else range(len(items)):
-        raw = items[index]
-        key = item_key(raw, c.id_field)
-        if key is None:
-            raise ListingIncomplete(f"{where}: record {index + 1} has no {c.id_field!r}")
+    return [_map(items[index], index, c, where, mapper, servers)
+            for index in (c.keep if c.keep is not None else range(len(items)))]
+
+
+# What a record's raw bytes are suffixed with before they are hashed (split_page): bump it when a
+# mapping in mapping.py changes the entity a record maps to, so that no record counts as unchanged
+# under the old mapping. NUL never occurs in JSON text, so the suffix cannot blend into a record.
+RECORD_SCHEME = b"\x00openstack-1"
+
+
+def split_page(data: bytes, context: PageContext) -> tuple[list[bytes], list[int]] | None:
+    """The records to map (``context.keep``, in order) as their raw bytes, each followed by
+    RECORD_SCHEME and, for a server, the hypervisor id its hostname maps to and whether a delta
+    reads it as deleted (what its entity depends on besides its bytes); their indexes on the
+    page. None when the page is not of the shape the pager read fast (it is then decoded whole)."""
+    c = context
+    try:
+        raws = msgspec.json.decode(data, type=_raw_page_type(c.key)).items
+        summary = summarize(data, c.key, c.id_field, servers=True) if c.etype == "compute.server" else None
+    except (msgspec.ValidationError, msgspec.DecodeError, Unusual):
+        return None
+    if len(raws) != c.count:
+        return None  # decode_page names the difference
+    indexes = list(c.keep) if c.keep is not None else list(range(len(raws)))
+    if summary is None:
+        return [bytes(raws[i]) + RECORD_SCHEME for i in indexes], indexes
+    records = []
+    for i in indexes:
+        host = summary.hosts[i]
         try:
-            if servers:
-                if c.delta and raw.get("status") == "DELETED":
-                    out.append(Gone("compute.server", str(raw["id"])))
-                    continue
-                out.append(server_entity(raw, c.hosts))
-            else:
-                out.append(mapper(raw))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ListingIncomplete(f"{where}: record {key!r} cannot be mapped ({type(exc).__name__})") from exc
+            parent = c.hosts.get(host, "") if host and c.hosts else ""
+        except TypeError:  # an unhashable hostname: decode_page refuses the record
+            parent = "?"
+        deleted = b"\x00deleted" if c.delta and summary.statuses[i] == "DELETED" else b""
+        records.append(bytes(raws[i]) + RECORD_SCHEME + b"\x00" + str(parent).encode() + deleted)
+    return records, indexes
+
+
+def parse_records(records: list[bytes], indexes: list[int], context: PageContext) -> list[tuple[int, Entity | Gone]]:
+    """(position in ``records``, item) for each of split_page's records, mapped as decode_page maps them."""
+    c = context
+    where = f"source {c.source!r}: page {c.page} of {c.etype}"
+    mapper = MAPPERS[c.etype]
+    servers = c.etype == "compute.server"
+    out: list[tuple[int, Entity | Gone]] = []
+    for position, (record, index) in enumerate(zip(records, indexes, strict=True)):
+        try:
+            raw = loads(record[: record.index(RECORD_SCHEME)])
+        except ValueError as exc:
+            raise ListingIncomplete(f"{where} is not valid JSON (malformed JSON)") from exc
+        out.append((position, _map(raw, index, c, where, mapper, servers)))
     return out
+
+
+def _map(raw: Any, index: int, c: PageContext, where: str, mapper: Any, servers: bool) -> Entity | Gone:
+    """One record of a page as its entity (or, a server deleted in a delta, Gone); ListingIncomplete if it cannot be."""
+    key = item_key(raw, c.id_field)
+    if key is None:
+        raise ListingIncomplete(f"{where}: record {index + 1} has no {c.id_field!r}")
+    try:
+        if servers:
+            if c.delta and raw.get("status") == "DELETED":
+                return Gone("compute.server", str(raw["id"]))
+            return server_entity(raw, c.hosts)
+        return mapper(raw)  # type: ignore[no-any-return]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ListingIncomplete(f"{where}: record {key!r} cannot be mapped ({type(exc).__name__})") from exc
 
 
 def next_href(body: Any, key: str) -> str | None:
@@ -183,3 +233,9 @@ def _page_type(key: str, id_field: str, servers: bool) -> type:
         ("next", Any, None),
         ("truncated", Any, None),
     ])
+
+
+@lru_cache(maxsize=64)
+def _raw_page_type(key: str) -> type:
+    """A msgspec Struct holding each record of the ``key`` list as its raw bytes (validated, not built)."""
+    return msgspec.defstruct(f"RawPage_{key}", [("items", list[msgspec.Raw], msgspec.field(name=key))])

@@ -60,9 +60,10 @@ def hash_page(page: RawPage, job: HashJob) -> HashedBatch:
     bytes the baseline last read for an entity is that entity, unchanged, and is not parsed.
     """
     try:
-        if page.split is None or page.parse is None:
+        split = None if page.split is None or page.parse is None else page.split(page.data, page.context)
+        if split is None:  # no records to tell apart, or a page of a shape the splitter does not read
             return hash_items(list(page.entities()), job)
-        records, wheres = page.split(page.data, page.context)
+        records, wheres = split
         sources = [to_signed(hash_bytes(record)) for record in records]
         entity = job.index.by_source(np.array(sources, dtype=np.int64))
         known = entity >= 0
