@@ -58,3 +58,27 @@ class FlakyCollector(Collector):
                 raise ListingIncomplete("page 2 failed: HTTP 500")
             yield entity_from_record(raw)
         return self.total
+
+
+class RecordRuns:
+    """Runs one API source again and again through the real run (hash_workers 1, in this process),
+    counting the records its collector module's ``parse_records`` was given in the last run."""
+
+    def __init__(self, store: Store, clock: Any, monkeypatch: Any, module: Any, source: SourceConfig,
+                 make: Any) -> None:
+        self.store, self.clock, self.source, self.make = store, clock, source, make
+        self.parsed: list[str] = []
+        real = module.parse_records
+
+        def counting(records: list[bytes], wheres: list[Any], context: Any) -> Any:
+            self.parsed.extend([context.etype] * len(records))
+            return real(records, wheres, context)
+
+        monkeypatch.setattr(module, "parse_records", counting)
+
+    def once(self) -> list[dict[str, Any]]:
+        """One run (which must succeed); its notifications."""
+        self.parsed.clear()
+        result, notes = run(self.store, [], self.clock, source=self.source, collector=self.make(), hash_workers=1)
+        assert result.status == "ok", result.error
+        return notes

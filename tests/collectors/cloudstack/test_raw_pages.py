@@ -211,28 +211,14 @@ class TestRecordDigests:
         import collectors.cloudstack.collector as collector_module
         from poller.config import SourceConfig
         from tests.conftest import Clock
-        from tests.poller.helpers import run as poll
+        from tests.poller.helpers import RecordRuns
 
-        parsed: list[str] = []
-        real = collector_module.parse_records
-
-        def counting(records: list[bytes], wheres: list[int], ctx: PageContext) -> Any:
-            parsed.extend([ctx.etype] * len(records))
-            return real(records, wheres, ctx)
-
-        monkeypatch.setattr(collector_module, "parse_records", counting)
         options = emulator.source_options(retry_backoff=0.01, timeout=5, page_size=2)
         name = "cloudstack.virtualmachine"
         source = SourceConfig(name="cs1", collector="cloudstack", options=options, entity_types=(name,))
-        clock = Clock()
-
-        def once() -> list[dict[str, Any]]:
-            parsed.clear()
-            result, notes = poll(store, [], clock, source=source, collector=CloudStackCollector("cs1", options),
-                                 hash_workers=1)
-            assert result.status == "ok", result.error
-            return notes
-
+        runs = RecordRuns(store, Clock(), monkeypatch, collector_module, source,
+                          lambda: CloudStackCollector("cs1", options))
+        once, parsed = runs.once, runs.parsed
         vms = emulator.inventory.ids("virtualmachine")
         assert len(once()) == len(vms) == parsed.count(name)
         assert once() == [] and parsed == []

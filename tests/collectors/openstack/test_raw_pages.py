@@ -264,26 +264,13 @@ class TestRecordDigests:
         disappeared is parsed again, although its record did not change, and loses its parent."""
         import collectors.openstack.collector as collector_module
         from poller.config import SourceConfig
-        from tests.poller.helpers import run as poll
+        from tests.poller.helpers import RecordRuns
 
-        parsed: list[str] = []
-        real = collector_module.parse_records
-
-        def counting(records: list[bytes], wheres: list[int], context: PageContext) -> Any:
-            parsed.extend([context.etype] * len(records))
-            return real(records, wheres, context)
-
-        monkeypatch.setattr(collector_module, "parse_records", counting)
         options = emulator.source_options(page_size=2, full_every=1)
         source = SourceConfig(name="os-test", collector="openstack", options=options, entity_types=("compute.server",))
-
-        def once() -> list[dict[str, Any]]:
-            parsed.clear()
-            result, notes = poll(store, [], clock, source=source, collector=OpenStackCollector("os-test", options),
-                                 hash_workers=1)
-            assert result.status == "ok", result.error
-            return notes
-
+        runs = RecordRuns(store, clock, monkeypatch, collector_module, source,
+                          lambda: OpenStackCollector("os-test", options))
+        once, parsed = runs.once, runs.parsed
         servers = emulator.cloud.all("compute.server")
         assert len(once()) == len(servers) == parsed.count("compute.server")
         clock.advance(60)
