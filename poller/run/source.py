@@ -64,6 +64,9 @@ def _run(source: SourceConfig, collector: Collector, store: Store, settings: Run
             log.warning("source_busy", holder=other)
             return result
         result.holder, result.token = holder, keeper.token
+        # The run starts when it holds the lease: waiting for the lease row (another node's commit
+        # and release) is not part of it, so a source's recorded runs never overlap in time.
+        result.started_at = settings.clock()
     scans: list[Scan] = []
     try:
         if keeper is not None:
