@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from cs import CloudStack, CloudStackApiException, CloudStackException
@@ -33,6 +33,7 @@ from collectors.errors import (
 log = logging.getLogger(__name__)
 
 MAX_DELAY = 30.0
+_T = TypeVar("_T")
 # Every role may call listCapabilities: it tells a bad key from a command the role may not use.
 PROBE_COMMAND = "listCapabilities"
 _PAGESIZE_LIMIT = re.compile(r"max allowed page size value: (\d+)")
@@ -85,28 +86,22 @@ class CloudStackClient:
     def list_page(self, etype: str, command: str, params: Mapping[str, Any], page: int,
                   page_size: int) -> dict[str, Any]:
         """One page of ``command``; retries 429, timeouts and connection errors with exponential backoff."""
-        attempt = 0
-        while True:
-            try:
-                return self._call(etype, command, {**params, "page": page, "pagesize": page_size})
-            except _Retryable as retry:
-                attempt += 1
-                if attempt > self.retries:
-                    raise retry.final from retry.__cause__
-                delay = min(self.backoff * 2 ** (attempt - 1), MAX_DELAY)
-                log.warning("cloudstack_retry", extra={
-                    "source": self.source, "entity_type": etype, "command": command, "page": page,
-                    "reason": retry.reason, "attempt": attempt, "delay_s": round(delay, 2)})
-                self._sleep(delay)
+        return self._retried(etype, command, page,
+                             lambda: self._call(etype, command, {**params, "page": page, "pagesize": page_size}))
 
     def list_page_raw(self, etype: str, command: str, params: Mapping[str, Any], page: int, page_size: int,
                       key: str, zones: bool) -> RawAnswer:
         """One page of ``command`` as the API sent it, with its summary (pages.summarize) or, when its
         shape is unusual, its parsed inner object; retried like ``list_page``."""
+        return self._retried(etype, command, page, lambda: self._call_raw(
+            etype, command, {**params, "page": page, "pagesize": page_size}, key, zones))
+
+    def _retried(self, etype: str, command: str, page: int, call: Callable[[], _T]) -> _T:
+        """``call()``, retried on 429, timeouts and connection errors with exponential backoff."""
         attempt = 0
         while True:
             try:
-                return self._call_raw(etype, command, {**params, "page": page, "pagesize": page_size}, key, zones)
+                return call()
             except _Retryable as retry:
                 attempt += 1
                 if attempt > self.retries:
