@@ -6,15 +6,13 @@ No database access here; the store and its transactions build these from rows.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import lz4.frame
 from sqlalchemy.engine import make_url
 
-_LZ4_MAGIC = b"\x04\x22\x4d\x18"
+from baseline.codec import compress, decompress  # noqa: F401 - compress re-exported; the codec lives in baseline.codec
 
 
 def to_signed(digest: int) -> int:
@@ -25,18 +23,6 @@ def to_signed(digest: int) -> int:
 def to_unsigned(value: int) -> int:
     """The unsigned digest stored as a signed 64-bit integer."""
     return value & 0xFFFFFFFFFFFFFFFF
-
-
-def compress(data: bytes) -> bytes:
-    """Compress a payload or notification body for storage (LZ4 frame: ~15x faster than zlib -1)."""
-    return lz4.frame.compress(data)
-
-
-def decompress(data: bytes) -> bytes:
-    """Undo ``compress`` (zlib data from early development databases is still read)."""
-    if data[:4] == _LZ4_MAGIC:
-        return lz4.frame.decompress(data)
-    return zlib.decompress(data)
 
 
 def utc(moment: datetime | None) -> datetime | None:

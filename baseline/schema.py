@@ -49,7 +49,7 @@ entities = Table(
     Column("key", String(512), primary_key=True),
     Column("hash", BigInteger, nullable=False),  # xxh3-64 stored as a signed 64-bit integer
     Column("version", Integer, nullable=False),  # bumped on every create, update and delete
-    Column("payload", LargeBinary, nullable=True),  # zlib-compressed entity document
+    Column("payload", LargeBinary, nullable=True),  # compressed canonical document (baseline.codec)
     Column("name", Text, nullable=True),
     Column("parent_type", String(255), nullable=True),
     Column("parent_key", String(512), nullable=True),
@@ -97,7 +97,7 @@ outbox = Table(
     Column("key", String(512), nullable=False),
     Column("action", String(32), nullable=False),  # create | update | delete | baseline_initialized
     Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("body", LargeBinary, nullable=False),  # zlib-compressed notification JSON
+    Column("body", LargeBinary, nullable=False),  # compressed notification JSON (baseline.codec)
 )
 Index("ix_poller_outbox_source_time", outbox.c.source, outbox.c.created_at)
 Index("ix_poller_outbox_run", outbox.c.run_id)
@@ -135,3 +135,17 @@ leases = Table(
     Column("token", BigInteger, nullable=False, server_default="0"),
 )
 
+
+# zstd dictionaries the payloads and notification bodies of one type are compressed with
+# (baseline.codec): trained once per (source, entity_type, kind), never changed or deleted.
+dictionaries = Table(
+    "poller_dictionaries",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),  # the zstd dictionary id in every frame
+    Column("source", String(255), nullable=False),
+    Column("entity_type", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),  # payload | body
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+)
+Index("ix_poller_dictionaries_type", dictionaries.c.source, dictionaries.c.entity_type, dictionaries.c.kind)

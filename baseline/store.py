@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
-from baseline import schema
+from baseline import codec, schema
 from baseline.errors import SchemaBehind, StoreBusy, StoreCorrupt, StoreMisconfigured, StoreUnavailable
 from baseline.index import BaselineIndex
 from baseline.rows import (
@@ -91,7 +91,7 @@ def check_url(url: str | None) -> Any:
 
 
 # The newest migration (baseline/migrations/versions); tests/baseline/test_store.py keeps it equal to alembic's head.
-SCHEMA_HEAD = "0004"
+SCHEMA_HEAD = "0005"
 
 
 def open_store(
@@ -186,6 +186,7 @@ class Store:
         self.readonly = readonly
         self.lock_timeout = lock_timeout
         self.statement_timeout = statement_timeout
+        codec.add_loader(self)  # blobs name their zstd dictionary; this database can be asked for it
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -286,6 +287,13 @@ class Store:
             raise StoreCorrupt(f"baseline {self.url} was written by a newer cloud-poller (schema {current})")
         return set(current) == heads
 
+    def load_dictionary(self, dict_id: int) -> bytes | None:
+        """The stored zstd dictionary ``dict_id`` (baseline.codec asks when a blob names one it has not seen)."""
+        d = schema.dictionaries
+        with self._errors("read the baseline"), self.engine.connect() as conn:
+            data = conn.execute(sa.select(d.c.data).where(d.c.id == dict_id)).scalar_one_or_none()
+        return None if data is None else bytes(data)
+
     def close(self) -> None:
         """Release every connection."""
         self.engine.dispose()
@@ -313,7 +321,7 @@ class Store:
             conn = self.engine.connect().execution_options(poller_write=not readonly)
             try:
                 trans = conn.begin()
-                tx = Transaction(conn, self.dialect, lock_wait=self.statement_timeout)
+                tx = Transaction(conn, self.dialect, lock_wait=self.statement_timeout, spool_outbox=readonly)
                 try:
                     yield tx
                     if not readonly:

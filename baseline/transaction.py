@@ -3,11 +3,12 @@
 Everything written through one Transaction commits together or not at all; the store
 opens it (``Store.transaction()``). Bulk inserts go straight to the driver.
 
-Outbox rows are appended in commit order: ``append_outbox`` only spools them; just before
-the commit the store calls ``write_outbox``, which takes the outbox lock (PostgreSQL:
-a transaction-scoped advisory lock; SQLite: the single writer already holds the database
-lock) and inserts them, so a row's ``seq`` is never lower than that of a row committed
-before it and a sink's cursor never passes a row still to commit. The lease statements
+Outbox rows are appended in commit order. On PostgreSQL ``append_outbox`` only spools them;
+just before the commit the store calls ``write_outbox``, which takes the outbox lock (a
+transaction-scoped advisory lock) and inserts them. SQLite's writing transaction already is
+the only writer from its BEGIN IMMEDIATE on, so its rows are inserted as they come. Either
+way a row's ``seq`` is never lower than that of a row committed before it and a sink's
+cursor never passes a row still to commit. The lease statements
 (take, renew, fence, release) are single conditional statements on the database's clock.
 """
 
@@ -24,8 +25,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from baseline import schema
-from baseline.rows import StoredEntity, compress, stored_entity
+from baseline import codec, schema
+from baseline.rows import StoredEntity, stored_entity
 
 _BATCH = 500
 
@@ -51,11 +52,16 @@ def db_later(dialect: str, param: str) -> str:
 class Transaction:
     """Writes (and reads) inside one database transaction; see Store.transaction."""
 
-    def __init__(self, conn: Connection, dialect: str, lock_wait: float | None = None) -> None:
+    def __init__(self, conn: Connection, dialect: str, lock_wait: float | None = None, *, spool_outbox: bool = True) -> None:
         self.conn = conn
         self.dialect = dialect
         self._lock_wait = lock_wait  # seconds to wait for the outbox lock (PostgreSQL)
         self._outbox: Any = None  # temporary file of pickled row batches, until write_outbox
+        # SQLite's writing transaction holds the only write lock from its BEGIN IMMEDIATE, so its
+        # rows can go straight in, in order (no spool: a first load of 100,000 spent a second
+        # pickling and reading back its outbox); PostgreSQL and read-only transactions spool.
+        self._spool_outbox = spool_outbox or dialect != "sqlite"
+        self._next_seq: int | None = None
 
     def upsert(self, table: sa.Table, keys: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
         """Insert rows, updating those whose primary key exists."""
@@ -156,14 +162,54 @@ class Transaction:
         s = schema.sources
         return self.conn.execute(sa.select(s.c.epoch).where(s.c.source == source)).scalar_one_or_none()
 
-    def append_outbox(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Append notifications; ``body`` is the uncompressed JSON. They are spooled and
-        inserted by ``write_outbox`` just before the commit (see the module docstring)."""
+    def append_outbox(self, rows: Sequence[dict[str, Any]], dictionary: int | None = None) -> None:
+        """Append notifications; ``body`` is the uncompressed JSON, compressed here (with zstd
+        ``dictionary`` if given). They are spooled and inserted by ``write_outbox`` just before
+        the commit (see the module docstring)."""
         if not rows:
+            return
+        bodies = codec.compress_many([r["body"] for r in rows], dictionary)
+        if not self._spool_outbox:
+            if self._next_seq is None:
+                self._next_seq = self._sqlite_next_seq()
+            seq = self._next_seq
+            assert seq is not None
+            self._bulk_insert(schema.outbox, [{**r, "body": body, "seq": seq + i}
+                                              for i, (r, body) in enumerate(zip(rows, bodies, strict=True))])
+            self._next_seq = seq + len(rows)
             return
         if self._outbox is None:
             self._outbox = tempfile.TemporaryFile(prefix="poller-outbox-")  # noqa: SIM115 - closed by write_outbox or discard
-        pickle.dump([{**r, "body": compress(r["body"])} for r in rows], self._outbox, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump([{**r, "body": body} for r, body in zip(rows, bodies, strict=True)], self._outbox,
+                    protocol=pickle.HIGHEST_PROTOCOL)
+
+    def dictionary(self, source: str, entity_type: str, kind: str) -> int | None:
+        """The id of the zstd dictionary of one type's ``kind`` (payload | body), if it has one."""
+        d = schema.dictionaries
+        row = self.conn.execute(
+            sa.select(d.c.id, d.c.data).where(d.c.source == source, d.c.entity_type == entity_type, d.c.kind == kind)
+            .order_by(d.c.created_at.desc(), d.c.id.desc()).limit(1)
+        ).first()
+        if row is None:
+            return None
+        codec.remember(row.id, bytes(row.data))
+        return int(row.id)
+
+    def add_dictionary(self, source: str, entity_type: str, kind: str, samples: Sequence[bytes], now: datetime) -> int | None:
+        """Train and store a zstd dictionary for one type's ``kind`` on ``samples``; its id, or
+        None when zstd learnt nothing from them (the blobs stay LZ4)."""
+        d = schema.dictionaries
+
+        def taken(dict_id: int) -> bool:
+            return self.conn.execute(sa.select(d.c.id).where(d.c.id == dict_id)).first() is not None
+
+        trained = codec.train(samples, taken)
+        if trained is None:
+            return None
+        dict_id, data = trained
+        self.conn.execute(sa.insert(d).values(id=dict_id, source=source, entity_type=entity_type, kind=kind,
+                                              created_at=now, data=data))
+        return dict_id
 
     def write_outbox(self) -> None:
         """Take the outbox lock and insert the spooled notifications (the store calls this

@@ -15,9 +15,10 @@ from typing import Any
 import orjson
 import structlog
 
+from baseline import codec
 from baseline.canonical import hash_hex
 from baseline.diff import DeletionPolicy, entity_document, envelope_changes, field_changes, plan_deletions, split_document
-from baseline.store import Store, StoredEntity, Transaction, compress, to_unsigned
+from baseline.store import Store, StoredEntity, Transaction, to_unsigned
 from poller.config import SourceConfig
 from poller.notification import BASELINE_INITIALIZED, BASELINE_TYPE, BaselineMarker, Change, render, render_marker
 from poller.run.confirm import deletion_policy
@@ -39,6 +40,10 @@ class _CommitContext:
     now: datetime
     outbox: list[dict[str, Any]] = field(default_factory=list)
     published: Spool | None = None
+    # The type being committed and its zstd dictionaries (baseline.codec): payloads, bodies.
+    etype: str | None = None
+    payload_dict: int | None = None
+    body_dict: int | None = None
 
 
 def commit(
@@ -87,7 +92,11 @@ def _commit(
         ctx = _CommitContext(source, settings, result, epoch, new_epoch, now, published=published)
         for scan in scans:
             with structlog.contextvars.bound_contextvars(entity_type=scan.etype.name):
+                ctx.etype = scan.etype.name
+                ctx.payload_dict = tx.dictionary(source.name, scan.etype.name, "payload")
+                ctx.body_dict = tx.dictionary(source.name, scan.etype.name, "body")
                 _apply_type(tx, ctx, scan, tombstones[scan.etype.name])
+                ctx.etype = ctx.payload_dict = ctx.body_dict = None
         if first and settings.initial_load == "silent" and settings.record_listing:
             _mark_baseline(ctx, {scan.etype.name: scan.result.created for scan in scans if scan.etype.name in first})
         _flush_outbox(tx, ctx)
@@ -102,6 +111,8 @@ def _apply_type(tx: Transaction, ctx: _CommitContext, scan: Scan, tombstones: di
     refingerprint = scan.state is not None and scan.state.fingerprint != scan.rules.fingerprint
     created = deleted = 0
     for batch in scan.spool.batches():
+        if ctx.payload_dict is None and ctx.settings.store_payloads and len(batch) >= codec.MIN_SAMPLES:
+            ctx.payload_dict = tx.add_dictionary(src, name, "payload", [p.document for p in batch], ctx.now)
         old = tx.load_entities(src, name, [p.key for p in batch if p.action == "update"])
         inserts: list[dict[str, Any]] = []
         upserts: list[dict[str, Any]] = []
@@ -122,10 +133,11 @@ def _apply_type(tx: Transaction, ctx: _CommitContext, scan: Scan, tombstones: di
             stored = old[pending.key]
             if refingerprint and stored.payload is not None and rehash(stored.payload, scan.rules) == pending.hash:
                 updates.append(_update_row(pending.key, pending.hash, stored.version, payload, doc, stored.last_changed,
-                                           pending.source_digest))
+                                           pending.source_digest, ctx.payload_dict))
                 continue
             version = stored.version + 1
-            updates.append(_update_row(pending.key, pending.hash, version, payload, doc, ctx.now, pending.source_digest))
+            updates.append(_update_row(pending.key, pending.hash, version, payload, doc, ctx.now, pending.source_digest,
+                                       ctx.payload_dict))
             _notify_update(ctx, scan, stored, pending.hash, version, doc)
         tx.insert_entities(inserts)
         tx.upsert_entities(upserts)
@@ -266,7 +278,9 @@ def _mark_baseline(ctx: _CommitContext, types: dict[str, int]) -> None:
 
 def _flush_outbox(tx: Transaction, ctx: _CommitContext) -> None:
     if ctx.outbox:
-        tx.append_outbox(ctx.outbox)
+        if ctx.body_dict is None and ctx.etype is not None and len(ctx.outbox) >= codec.MIN_SAMPLES:
+            ctx.body_dict = tx.add_dictionary(ctx.source.name, ctx.etype, "body", [r["body"] for r in ctx.outbox], ctx.now)
+        tx.append_outbox(ctx.outbox, ctx.body_dict if ctx.etype is not None else None)
         if ctx.published is not None:
             for row in ctx.outbox:
                 ctx.published.append((row["id"], row["source"], row["entity_type"], row["action"], row["body"]))
@@ -281,7 +295,7 @@ def _row(
     parent = doc.get("parent") or {}
     return {
         "source": ctx.source.name, "entity_type": etype, "key": key, "hash": digest, "version": version,
-        "payload": None if payload is None else compress(payload), "name": doc.get("name"),
+        "payload": None if payload is None else codec.compress(payload, ctx.payload_dict), "name": doc.get("name"),
         "parent_type": parent.get("type"), "parent_key": parent.get("key"), "state": doc.get("state"),
         "project": doc.get("project"), "first_seen": first_seen, "last_changed": first_seen, "misses": 0,
         "deleted_at": None,
@@ -290,12 +304,12 @@ def _row(
 
 def _update_row(
     key: str, digest: int, version: int, payload: bytes | None, doc: dict[str, Any], changed: datetime,
-    source_digest: int | None = None,
+    source_digest: int | None = None, dictionary: int | None = None,
 ) -> dict[str, Any]:
 
     parent = doc.get("parent") or {}
     return {
-        "key": key, "hash": digest, "version": version, "payload": None if payload is None else compress(payload),
+        "key": key, "hash": digest, "version": version, "payload": None if payload is None else codec.compress(payload, dictionary),
         "name": doc.get("name"), "parent_type": parent.get("type"), "parent_key": parent.get("key"),
         "state": doc.get("state"), "project": doc.get("project"), "last_changed": changed, "misses": 0,
         "source_digest": source_digest,

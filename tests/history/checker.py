@@ -121,11 +121,14 @@ def _epoch(moment: datetime | str | None) -> float | None:
 
 def read_database(url: str) -> tuple[list[Note], dict[int, dict[str, Any]], list[dict[str, Any]], list[tuple[str, int]]]:
     """(outbox notes in seq order, runs by id, live baseline rows, parked (sink, seq)) read from the baseline."""
-    from baseline.rows import decompress
+    from baseline.codec import decompress, remember
 
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
+            # The zstd dictionaries the blobs were compressed with (this process may never have opened the store).
+            for row in conn.execute(sa.text("SELECT id, data FROM poller_dictionaries")):
+                remember(row.id, bytes(row.data))
             notes = []
             for row in conn.execute(sa.text("SELECT seq, id, body FROM poller_outbox ORDER BY seq")):
                 body = orjson.loads(decompress(row.body))

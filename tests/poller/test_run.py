@@ -161,7 +161,7 @@ class TestAtomicityAndCost:
         run(store, [vm("a")], clock)
         from baseline import store as store_mod
 
-        def boom(self: Any, rows: Any) -> None:
+        def boom(self: Any, rows: Any, *args: Any) -> None:
             raise RuntimeError("simulated crash during commit")
 
         monkeypatch.setattr(store_mod.Transaction, "append_outbox", boom)
