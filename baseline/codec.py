@@ -84,6 +84,11 @@ def _dictionary(dict_id: int) -> zstandard.ZstdCompressionDict:
     raise UnknownDictionary(f"compressed data names dictionary {dict_id}, which no open baseline holds")
 
 
+def dictionary_bytes(dict_id: int) -> bytes:
+    """The bytes of a dictionary this process knows (to hand to worker processes)."""
+    return _dictionary(dict_id).as_bytes()
+
+
 def train(samples: Sequence[bytes], taken: Callable[[int], bool]) -> tuple[int, bytes] | None:
     """A new dictionary trained on ``samples``: (id, bytes), its id not ``taken`` in the database;
     None when zstd finds nothing to learn (too few or too alike samples): LZ4 then."""

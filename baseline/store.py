@@ -326,14 +326,16 @@ class Store:
                     yield tx
                     if not readonly:
                         tx.write_outbox()  # under the outbox lock, in commit order
+                        tx.flush()  # every bulk write has run (and none failed) before the commit
                 except BaseException:
-                    tx.discard()
+                    tx.discard()  # waits for the writer thread first: never a rollback under a running write
                     trans.rollback()
                     raise
                 if readonly:
                     tx.discard()
                     trans.rollback()
                 else:
+                    tx.close()
                     trans.commit()
             finally:
                 conn.close()

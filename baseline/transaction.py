@@ -14,10 +14,14 @@ cursor never passes a row still to commit. The lease statements
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import tempfile
+import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -53,8 +57,15 @@ class Transaction:
     """Writes (and reads) inside one database transaction; see Store.transaction."""
 
     def __init__(self, conn: Connection, dialect: str, lock_wait: float | None = None, *, spool_outbox: bool = True) -> None:
-        self.conn = conn
+        self._conn = conn
         self.dialect = dialect
+        # Bulk inserts (new baseline rows, outbox rows) run in one writer thread, in order, while
+        # the caller builds the next batch: the driver releases the GIL while the database works
+        # and zstd while it compresses. Every other use of the connection first waits for them
+        # (``conn``), so statements still run one at a time and in the order they were issued.
+        self._writer: ThreadPoolExecutor | None = None
+        self._writes: deque[Future[None]] = deque()
+        self._writer_ident = 0
         self._lock_wait = lock_wait  # seconds to wait for the outbox lock (PostgreSQL)
         self._outbox: Any = None  # temporary file of pickled row batches, until write_outbox
         # SQLite's writing transaction holds the only write lock from its BEGIN IMMEDIATE, so its
@@ -62,6 +73,47 @@ class Transaction:
         # pickling and reading back its outbox); PostgreSQL and read-only transactions spool.
         self._spool_outbox = spool_outbox or dialect != "sqlite"
         self._next_seq: int | None = None
+
+    @property
+    def conn(self) -> Connection:
+        """The transaction's connection, once every bulk write issued before has run."""
+        self.flush()
+        return self._conn
+
+    def flush(self) -> None:
+        """Wait for the bulk writes issued so far; raise the first one's error, if one failed."""
+        if self._writer is not None and threading.get_ident() == self._writer_ident:
+            return  # a write job itself (never waits for itself)
+        error: BaseException | None = None
+        while self._writes:
+            try:
+                self._writes.popleft().result()
+            except BaseException as exc:  # noqa: BLE001 - re-raised below, after the others ran
+                error = error or exc
+        if error is not None:
+            raise error
+
+    def close(self) -> None:
+        """Wait for the bulk writes still running, ignoring their errors (the transaction is
+        being rolled back), and stop the writer thread."""
+        with contextlib.suppress(Exception):  # rolled back anyway
+            self.flush()
+        if self._writer is not None:
+            self._writer.shutdown(wait=True, cancel_futures=True)  # a write still running ends first
+            self._writer = None
+            self._writes.clear()
+
+    def _write(self, job: Callable[[], None]) -> None:
+        """Run ``job`` (which uses ``self._conn``) in the writer thread, after the writes before it.
+        At most two are queued: memory stays that of two batches."""
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="poller-writer")
+            self._writer_ident = self._writer.submit(threading.get_ident).result()
+        while len(self._writes) >= 2:
+            head = self._writes[0]
+            head.result()  # raises a failed write's error here, in the caller
+            self._writes.popleft()
+        self._writes.append(self._writer.submit(job))
 
     def upsert(self, table: sa.Table, keys: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
         """Insert rows, updating those whose primary key exists."""
@@ -72,13 +124,31 @@ class Transaction:
         stmt = insert.on_conflict_do_update(index_elements=list(keys), set_=update_cols)
         self.conn.execute(stmt, list(rows))
 
-    def insert_entities(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert new baseline rows (keys never seen before)."""
-        self._bulk_insert(schema.entities, rows)
+    def insert_entities(self, rows: list[dict[str, Any]], dictionary: int | None = None, *, compressed: bool = False) -> None:
+        """Insert new baseline rows (keys never seen before), handed over: their ``payload`` is the
+        document, compressed here (zstd ``dictionary``, else LZ4) unless ``compressed``. Runs in
+        the writer thread."""
+        if not rows:
+            return
+
+        def job() -> None:
+            if compressed:
+                self._bulk_insert(schema.entities, rows)
+                return
+            payloads = codec.compress_many([r["payload"] for r in rows if r["payload"] is not None], dictionary)
+            blobs = iter(payloads)
+            for row in rows:
+                if row["payload"] is not None:
+                    row["payload"] = next(blobs)
+            self._bulk_insert(schema.entities, rows)
+
+        self._write(job)
 
     def _bulk_insert(self, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
         """executemany straight on the driver: a first load inserts a million rows, and
-        SQLAlchemy's per-row parameter processing would cost more than the inserts."""
+        SQLAlchemy's per-row parameter processing would cost more than the inserts.
+        Uses ``_conn``: called from the writer thread, or after ``flush``."""
+        conn = self._conn
         if not rows:
             return
         columns = list(rows[0])
@@ -90,7 +160,7 @@ class Transaction:
         # The dialect's own conversion (SQLite: SQLAlchemy's text form, as every other write uses),
         # once per distinct timestamp rather than the driver's adapter once per row.
         kinds = [table.c[columns[i]].type for i in stamps]
-        processor = (kinds[0].dialect_impl(self.conn.dialect).bind_processor(self.conn.dialect) if kinds else None) \
+        processor = (kinds[0].dialect_impl(conn.dialect).bind_processor(conn.dialect) if kinds else None) \
             or (lambda value: value)
         converted: dict[datetime, Any] = {}
         params = []
@@ -105,15 +175,19 @@ class Transaction:
             params.append(tuple(values))
         if self.dialect == "postgresql":
             # COPY: a first load of a million rows, without a statement parsed per row.
-            raw = self.conn.connection.driver_connection
+            raw = conn.connection.driver_connection
             with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:  # type: ignore[union-attr]
                 for values in params:
                     copy.write_row(values)
             return
-        self.conn.exec_driver_sql(sql, params)
+        conn.exec_driver_sql(sql, params)
 
-    def upsert_entities(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Write baseline rows whose key may already exist (updates, re-creations)."""
+    def upsert_entities(self, rows: list[dict[str, Any]], dictionary: int | None = None, *, compressed: bool = False) -> None:
+        """Write baseline rows whose key may already exist (re-creations, imports); their
+        ``payload`` is the document, compressed here (zstd ``dictionary``, else LZ4) unless ``compressed``."""
+        for row in rows:
+            if row["payload"] is not None and not compressed:
+                row["payload"] = codec.compress(row["payload"], dictionary)
         self.upsert(schema.entities, ["source", "entity_type", "key"], rows)
 
     def update_entities(self, source: str, entity_type: str, rows: Sequence[dict[str, Any]]) -> None:
@@ -162,22 +236,26 @@ class Transaction:
         s = schema.sources
         return self.conn.execute(sa.select(s.c.epoch).where(s.c.source == source)).scalar_one_or_none()
 
-    def append_outbox(self, rows: Sequence[dict[str, Any]], dictionary: int | None = None) -> None:
-        """Append notifications; ``body`` is the uncompressed JSON, compressed here (with zstd
-        ``dictionary`` if given). They are spooled and inserted by ``write_outbox`` just before
-        the commit (see the module docstring)."""
+    def append_outbox(self, rows: Sequence[dict[str, Any]], dictionary: int | None = None, *, compressed: bool = False) -> None:
+        """Append notifications; ``body`` is the JSON, compressed here (with zstd ``dictionary``
+        if given) unless ``compressed``. In commit order (see the module docstring)."""
         if not rows:
             return
-        bodies = codec.compress_many([r["body"] for r in rows], dictionary)
         if not self._spool_outbox:
             if self._next_seq is None:
                 self._next_seq = self._sqlite_next_seq()
             seq = self._next_seq
-            assert seq is not None
-            self._bulk_insert(schema.outbox, [{**r, "body": body, "seq": seq + i}
-                                              for i, (r, body) in enumerate(zip(rows, bodies, strict=True))])
             self._next_seq = seq + len(rows)
+            batch = list(rows)
+
+            def job() -> None:
+                bodies = [r["body"] for r in batch] if compressed else codec.compress_many([r["body"] for r in batch], dictionary)
+                self._bulk_insert(schema.outbox, [{**r, "body": body, "seq": seq + i}
+                                                  for i, (r, body) in enumerate(zip(batch, bodies, strict=True))])
+
+            self._write(job)
             return
+        bodies = [r["body"] for r in rows] if compressed else codec.compress_many([r["body"] for r in rows], dictionary)
         if self._outbox is None:
             self._outbox = tempfile.TemporaryFile(prefix="poller-outbox-")  # noqa: SIM115 - closed by write_outbox or discard
         pickle.dump([{**r, "body": body} for r, body in zip(rows, bodies, strict=True)], self._outbox,
@@ -219,7 +297,7 @@ class Transaction:
             return
         try:
             self.lock_outbox()
-            next_seq = self._sqlite_next_seq()
+            next_seq = self._sqlite_next_seq() if self.dialect == "sqlite" else None
             spool.seek(0)
             while True:
                 try:
@@ -233,13 +311,11 @@ class Transaction:
         finally:
             spool.close()
 
-    def _sqlite_next_seq(self) -> int | None:
+    def _sqlite_next_seq(self) -> int:
         """SQLite only: the next seq, above every sink's cursor. Without AUTOINCREMENT SQLite
         hands out max(seq) + 1, so once pruning emptied the outbox a new row would get a seq
         that cursors have already passed, and would never be delivered. PostgreSQL's
         sequence never goes back."""
-        if self.dialect != "sqlite":
-            return None
         sql = (
             "SELECT max(COALESCE((SELECT max(seq) FROM poller_outbox), 0),"
             " COALESCE((SELECT max(position) FROM poller_sink_cursors), 0)) + 1"
@@ -260,7 +336,9 @@ class Transaction:
             self.conn.exec_driver_sql("SET LOCAL lock_timeout = DEFAULT")
 
     def discard(self) -> None:
-        """Drop spooled outbox rows (the transaction is rolled back)."""
+        """Drop spooled outbox rows and wait for bulk writes still running (the transaction is
+        rolled back)."""
+        self.close()
         if self._outbox is not None:
             self._outbox.close()
             self._outbox = None

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from baseline.canonical import canonical_bytes
-from baseline.store import Store, StoredEntity, compress, to_signed, to_unsigned
+from baseline.store import Store, StoredEntity, to_signed, to_unsigned
 from poller.errors import ConfigError, UnknownEntity
 
 
@@ -133,7 +133,7 @@ def _row(raw: dict[str, Any], now: datetime) -> dict[str, Any]:
         "key": str(raw["key"]),
         "hash": to_signed(int(raw["hash"], 16)),
         "version": int(raw["version"]),
-        "payload": None if document is None else compress(canonical_bytes(document)),
+        "payload": None if document is None else canonical_bytes(document),  # compressed by the store
         "name": raw.get("name"),
         "parent_type": parent.get("type"),
         "parent_key": parent.get("key"),

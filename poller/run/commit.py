@@ -16,16 +16,18 @@ import orjson
 import structlog
 
 from baseline import codec
-from baseline.canonical import hash_hex
-from baseline.diff import DeletionPolicy, entity_document, envelope_changes, field_changes, plan_deletions, split_document
-from baseline.store import Store, StoredEntity, Transaction, to_unsigned
+from baseline.diff import DeletionPolicy, entity_document, envelope_changes, field_changes, plan_deletions
+from baseline.store import Store, StoredEntity, Transaction
 from poller.config import SourceConfig
-from poller.notification import BASELINE_INITIALIZED, BASELINE_TYPE, BaselineMarker, Change, render, render_marker
+from poller.notification import BASELINE_INITIALIZED, BASELINE_TYPE, BaselineMarker, render_marker
 from poller.run.confirm import deletion_policy
 from poller.run.lease import LeaseKeeper
 from poller.run.outcome import LeaseLost, RunAbandoned, RunResult, RunSettings
+from poller.run.render_pool import RenderPool
+from poller.run.rows import CommitFacts, CreatedBatch, created_rows, notification_row
 from poller.run.scan import Scan, rehash
-from poller.run.spool import Spool
+from poller.run.spool import Pending, Spool
+from poller.run.workers import default_workers
 
 log = structlog.get_logger("poller.run")
 
@@ -40,8 +42,8 @@ class _CommitContext:
     now: datetime
     outbox: list[dict[str, Any]] = field(default_factory=list)
     published: Spool | None = None
-    # The type being committed and its zstd dictionaries (baseline.codec): payloads, bodies.
-    etype: str | None = None
+    # The type being committed (what its rows share) and its zstd dictionaries (baseline.codec).
+    facts: CommitFacts | None = None
     payload_dict: int | None = None
     body_dict: int | None = None
 
@@ -92,11 +94,15 @@ def _commit(
         ctx = _CommitContext(source, settings, result, epoch, new_epoch, now, published=published)
         for scan in scans:
             with structlog.contextvars.bound_contextvars(entity_type=scan.etype.name):
-                ctx.etype = scan.etype.name
+                ctx.facts = CommitFacts(
+                    source=source.name, entity_type=scan.etype.name, epoch=epoch, now=now, run_id=result.run_id,
+                    initial=scan.state is None or new_epoch, silent=settings.initial_load == "silent",
+                    max_bytes=settings.max_notification_bytes,
+                )
                 ctx.payload_dict = tx.dictionary(source.name, scan.etype.name, "payload")
                 ctx.body_dict = tx.dictionary(source.name, scan.etype.name, "body")
                 _apply_type(tx, ctx, scan, tombstones[scan.etype.name])
-                ctx.etype = ctx.payload_dict = ctx.body_dict = None
+                ctx.facts = ctx.payload_dict = ctx.body_dict = None
         if first and settings.initial_load == "silent" and settings.record_listing:
             _mark_baseline(ctx, {scan.etype.name: scan.result.created for scan in scans if scan.etype.name in first})
         _flush_outbox(tx, ctx)
@@ -107,42 +113,33 @@ def _commit(
 
 def _apply_type(tx: Transaction, ctx: _CommitContext, scan: Scan, tombstones: dict[str, int]) -> None:
     name, src = scan.etype.name, ctx.source.name
-    initial = scan.state is None or ctx.new_epoch
     refingerprint = scan.state is not None and scan.state.fingerprint != scan.rules.fingerprint
     created = deleted = 0
-    for batch in scan.spool.batches():
-        if ctx.payload_dict is None and ctx.settings.store_payloads and len(batch) >= codec.MIN_SAMPLES:
-            ctx.payload_dict = tx.add_dictionary(src, name, "payload", [p.document for p in batch], ctx.now)
-        old = tx.load_entities(src, name, [p.key for p in batch if p.action == "update"])
-        inserts: list[dict[str, Any]] = []
-        upserts: list[dict[str, Any]] = []
-        updates: list[dict[str, Any]] = []
-        for pending in batch:
-            payload = pending.document if ctx.settings.store_payloads else None
-            if pending.action == "create":
-                attributes, doc = split_document(pending.document)
-                doc["attributes"] = orjson.Fragment(attributes)
-                version = tombstones.get(pending.key, 0) + 1
-                row = _row(ctx, name, pending.key, pending.hash, version, payload, doc, first_seen=ctx.now)
-                row["source_digest"] = pending.source_digest
-                (upserts if pending.key in tombstones else inserts).append(row)
-                _notify(ctx, scan, pending.key, "create", version, doc, None, pending.hash, None, None, initial)
-                created += 1
+    pool: RenderPool | None = None
+    try:
+        for index, batch in enumerate(scan.spool.batches()):
+            if ctx.payload_dict is None and ctx.settings.store_payloads and len(batch) >= codec.MIN_SAMPLES:
+                ctx.payload_dict = tx.add_dictionary(src, name, "payload", [p.document for p in batch], ctx.now)
+            if index > 0 and _renders_elsewhere(ctx, batch):
+                # A batch of creations only, after the first (which trained the dictionaries): rendered
+                # by the pool while this process inserts the batches before it.
+                pool = pool or _render_pool(ctx)
+                items = [(p.key, p.hash, p.document, ctx.settings.store_payloads, tombstones.get(p.key, 0) + 1,
+                          p.source_digest) for p in batch]
+                for done in pool.submit(ctx.facts, items, ctx.payload_dict, ctx.body_dict):  # type: ignore[arg-type]
+                    _take_rendered(tx, ctx, done, tombstones)
+                created += len(batch)
                 continue
-            doc = orjson.loads(pending.document)
-            stored = old[pending.key]
-            if refingerprint and stored.payload is not None and rehash(stored.payload, scan.rules) == pending.hash:
-                updates.append(_update_row(pending.key, pending.hash, stored.version, payload, doc, stored.last_changed,
-                                           pending.source_digest, ctx.payload_dict))
-                continue
-            version = stored.version + 1
-            updates.append(_update_row(pending.key, pending.hash, version, payload, doc, ctx.now, pending.source_digest,
-                                       ctx.payload_dict))
-            _notify_update(ctx, scan, stored, pending.hash, version, doc)
-        tx.insert_entities(inserts)
-        tx.upsert_entities(upserts)
-        tx.update_entities(src, name, updates)
-        _flush_outbox(tx, ctx)
+            if pool is not None:
+                for done in pool.results():  # what the pool holds goes first: outbox order is listing order
+                    _take_rendered(tx, ctx, done, tombstones)
+            created += _apply_batch(tx, ctx, scan, batch, tombstones, refingerprint)
+        if pool is not None:
+            for done in pool.results():
+                _take_rendered(tx, ctx, done, tombstones)
+    finally:
+        if pool is not None:
+            pool.close()
     scan.result.created = created
     resets = [{"key": k, "misses": 0} for k in scan.misses if scan.diff.listed(k)]
     tx.update_entities(src, name, resets)
@@ -162,6 +159,67 @@ def _apply_type(tx: Transaction, ctx: _CommitContext, scan: Scan, tombstones: di
         deleted = _delete(tx, ctx, scan, list(plan.delete))
     scan.result.deleted = deleted
     _finish_type(tx, ctx, scan, created, deleted)
+
+
+def _apply_batch(
+    tx: Transaction, ctx: _CommitContext, scan: Scan, batch: list[Pending], tombstones: dict[str, int], refingerprint: bool,
+) -> int:
+    """Write one batch of changes from this process; how many were creations."""
+    assert ctx.facts is not None
+    name, src = scan.etype.name, ctx.source.name
+    old = tx.load_entities(src, name, [p.key for p in batch if p.action == "update"])
+    inserts: list[dict[str, Any]] = []
+    upserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    created = 0
+    for pending in batch:
+        payload = pending.document if ctx.settings.store_payloads else None
+        if pending.action == "create":
+            version = tombstones.get(pending.key, 0) + 1
+            row, note = created_rows(ctx.facts, pending.key, pending.hash, pending.document, payload, version,
+                                     pending.source_digest)
+            (upserts if pending.key in tombstones else inserts).append(row)
+            _queue(ctx, note)
+            created += 1
+            continue
+        doc = orjson.loads(pending.document)
+        stored = old[pending.key]
+        if refingerprint and stored.payload is not None and rehash(stored.payload, scan.rules) == pending.hash:
+            updates.append(_update_row(pending.key, pending.hash, stored.version, payload, doc, stored.last_changed,
+                                       pending.source_digest, ctx.payload_dict))
+            continue
+        version = stored.version + 1
+        updates.append(_update_row(pending.key, pending.hash, version, payload, doc, ctx.now, pending.source_digest,
+                                   ctx.payload_dict))
+        _notify_update(ctx, scan, stored, pending.hash, version, doc)
+    tx.insert_entities(inserts, ctx.payload_dict)
+    tx.upsert_entities(upserts, ctx.payload_dict)
+    tx.update_entities(src, name, updates)
+    _flush_outbox(tx, ctx)
+    return created
+
+
+def _renders_elsewhere(ctx: _CommitContext, batch: list[Pending]) -> bool:
+    """Whether a batch goes to the render pool: creations only, of a real (not dry) run, with
+    more than one core to render on."""
+    if ctx.settings.dry_run or (ctx.settings.hash_workers or default_workers()) < 2:
+        return False
+    return all(p.action == "create" for p in batch)
+
+
+def _render_pool(ctx: _CommitContext) -> RenderPool:
+    dictionaries = [(d, codec.dictionary_bytes(d)) for d in (ctx.payload_dict, ctx.body_dict) if d is not None]
+    return RenderPool(ctx.settings.hash_workers or default_workers(), dictionaries)
+
+
+def _take_rendered(tx: Transaction, ctx: _CommitContext, done: CreatedBatch, tombstones: dict[str, int]) -> None:
+    """Insert a batch the render pool built (its blobs compressed already)."""
+    tx.insert_entities([r for r in done.rows if r["key"] not in tombstones], compressed=True)
+    tx.upsert_entities([r for r in done.rows if r["key"] in tombstones], compressed=True)
+    tx.append_outbox(done.notes, compressed=True)
+    if ctx.published is not None:
+        for note, body in zip(done.notes, done.bodies, strict=True):
+            ctx.published.append((note["id"], note["source"], note["entity_type"], note["action"], body))
 
 
 def _policy(ctx: _CommitContext) -> DeletionPolicy:
@@ -239,27 +297,18 @@ def _notify(
     old_hash: int | None, new_hash: int | None, changes: list[dict[str, Any]] | None,
     previous: dict[str, Any] | None, initial: bool, entity: Any = ...,
 ) -> None:
-    if initial and action == "create" and ctx.settings.initial_load == "silent":
+    assert ctx.facts is not None
+    _queue(ctx, notification_row(ctx.facts, key, action, version, doc, old_hash, new_hash, changes, previous, initial,
+                                 entity))
+
+
+def _queue(ctx: _CommitContext, note: dict[str, Any] | None) -> None:
+    """Queue one outbox row for the next flush (and print it in a dry run)."""
+    if note is None:
         return
-    parent = doc.get("parent")
-    change = Change(
-        source=ctx.source.name, entity_type=scan.etype.name, key=key, action=action, version=version,
-        epoch=ctx.epoch, initial=initial, time=ctx.now, name=doc.get("name"),
-        parent=None if not parent else (parent["type"], parent["key"]), state=doc.get("state"),
-        project=doc.get("project"), hash=None if new_hash is None else hash_hex(to_unsigned(new_hash)),
-        previous_hash=None if old_hash is None else hash_hex(to_unsigned(old_hash)), changes=changes,
-        previous=previous, entity=doc.get("attributes") if entity is ... else entity, run_id=ctx.result.run_id,
-    )
-    notification_id = change.id
-    body = render(change, notification_id, max_bytes=ctx.settings.max_notification_bytes)
     if ctx.settings.emit is not None and ctx.settings.dry_run:
-        ctx.settings.emit(body)
-    ctx.outbox.append(
-        {
-            "id": notification_id, "source": change.source, "run_id": change.run_id, "entity_type": change.entity_type,
-            "key": key, "action": action, "created_at": ctx.now, "body": body,
-        }
-    )
+        ctx.settings.emit(note["body"])
+    ctx.outbox.append(note)
 
 
 def _mark_baseline(ctx: _CommitContext, types: dict[str, int]) -> None:
@@ -278,28 +327,14 @@ def _mark_baseline(ctx: _CommitContext, types: dict[str, int]) -> None:
 
 def _flush_outbox(tx: Transaction, ctx: _CommitContext) -> None:
     if ctx.outbox:
-        if ctx.body_dict is None and ctx.etype is not None and len(ctx.outbox) >= codec.MIN_SAMPLES:
-            ctx.body_dict = tx.add_dictionary(ctx.source.name, ctx.etype, "body", [r["body"] for r in ctx.outbox], ctx.now)
-        tx.append_outbox(ctx.outbox, ctx.body_dict if ctx.etype is not None else None)
+        etype = None if ctx.facts is None else ctx.facts.entity_type
+        if ctx.body_dict is None and etype is not None and len(ctx.outbox) >= codec.MIN_SAMPLES:
+            ctx.body_dict = tx.add_dictionary(ctx.source.name, etype, "body", [r["body"] for r in ctx.outbox], ctx.now)
+        tx.append_outbox(ctx.outbox, ctx.body_dict if etype is not None else None)
         if ctx.published is not None:
             for row in ctx.outbox:
                 ctx.published.append((row["id"], row["source"], row["entity_type"], row["action"], row["body"]))
         ctx.outbox = []
-
-
-def _row(
-    ctx: _CommitContext, etype: str, key: str, digest: int, version: int, payload: bytes | None,
-    doc: dict[str, Any], first_seen: datetime,
-) -> dict[str, Any]:
-
-    parent = doc.get("parent") or {}
-    return {
-        "source": ctx.source.name, "entity_type": etype, "key": key, "hash": digest, "version": version,
-        "payload": None if payload is None else codec.compress(payload, ctx.payload_dict), "name": doc.get("name"),
-        "parent_type": parent.get("type"), "parent_key": parent.get("key"), "state": doc.get("state"),
-        "project": doc.get("project"), "first_seen": first_seen, "last_changed": first_seen, "misses": 0,
-        "deleted_at": None,
-    }
 
 
 def _update_row(

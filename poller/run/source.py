@@ -21,6 +21,7 @@ from poller.run.commit import commit
 from poller.run.confirm import confirm_deletions
 from poller.run.lease import PROCESS, LeaseKeeper, new_holder
 from poller.run.outcome import LeaseLost, RunAbandoned, RunResult, RunSettings, TypeResult
+from poller.run.render_pool import RenderFailed
 from poller.run.scan import Scan, rehash, rules_for, scan_type
 
 __all__ = [
@@ -118,9 +119,10 @@ def _run(source: SourceConfig, collector: Collector, store: Store, settings: Run
             t.created = t.updated = t.deleted = 0
         log.error("run_abandoned", reason=str(exc))
         _record_failure(store, result, settings)
-    except BaselineError as exc:
+    except (BaselineError, RenderFailed) as exc:
         # F27: the commit (or a read before it) failed and was rolled back: nothing of this run is
         # committed, so it reports no changes (not the ones its commit had reached when it broke).
+        # A render worker that died (RenderFailed) fails the commit the same way.
         result.status, result.error = "failed", str(exc)
         for t in result.types:
             t.created = t.updated = t.deleted = 0
