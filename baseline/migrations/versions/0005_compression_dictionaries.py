@@ -17,7 +17,7 @@ depends_on = None
 
 def upgrade() -> None:
     # Issue 16: a first load wrote twice its input (two LZ4 blobs per entity that barely
-    # compress); zstd with a dictionary trained per type stores ~10x less. Blobs written
+    # compress); zstd with a dictionary trained per type stores 6-10x less. Blobs written
     # before stay LZ4 and are still read.
     op.create_table(
         "poller_dictionaries",
