@@ -176,9 +176,15 @@ class Transaction:
         if self.dialect == "postgresql":
             # COPY: a first load of a million rows, without a statement parsed per row.
             raw = conn.connection.driver_connection
-            with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:  # type: ignore[union-attr]
-                for values in params:
-                    copy.write_row(values)
+            copy_sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+            try:
+                with raw.cursor() as cur, cur.copy(copy_sql) as copy:  # type: ignore[union-attr]
+                    for values in params:
+                        copy.write_row(values)
+            except conn.dialect.dbapi.Error as exc:  # type: ignore[union-attr]
+                # Straight on the driver, so SQLAlchemy did not wrap it: wrapped here, the store reports it
+                # like any other database error (a BaselineError naming the database, not a traceback).
+                raise sa.exc.DBAPIError.instance(copy_sql, None, exc, conn.dialect.dbapi.Error) from exc  # type: ignore[union-attr]
             return
         conn.exec_driver_sql(sql, params)
 

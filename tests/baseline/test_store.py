@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from baseline.errors import StoreBusy, StoreCorrupt, StoreUnavailable
+from baseline.errors import BaselineError, StoreBusy, StoreCorrupt, StoreUnavailable
 from baseline.store import Store, open_store, redact_url, to_signed, to_unsigned, utc
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -84,6 +84,26 @@ class TestTransactions:
             tx.ensure_epoch("s", NOW)
             raise RuntimeError("boom")
         assert store.epoch("s") is None
+
+    def test_a_bulk_write_that_fails_in_the_writer_thread_fails_the_transaction(self, store: Store) -> None:
+        """A bulk insert runs in the writer thread: when it fails (a key inserted twice), the error
+        reaches the transaction's owner at the next use of the connection or at the commit, and
+        nothing of the transaction is committed, the epoch written before it included."""
+
+        def row(key: str) -> dict[str, object]:
+            return {"source": "s", "entity_type": "t", "key": key, "hash": 1, "version": 1, "payload": b"{}",
+                    "name": None, "parent_type": None, "parent_key": None, "state": None, "project": None,
+                    "first_seen": NOW, "last_changed": NOW, "misses": 0, "deleted_at": None}
+
+        with pytest.raises(BaselineError), store.transaction() as tx:
+            tx.ensure_epoch("s", NOW)
+            tx.insert_entities([row("a"), row("b")])
+            tx.insert_entities([row("b")])  # queued behind the first: fails there, not here
+        assert store.epoch("s") is None and store.load_hashes("s", "t") == {}
+        with store.transaction() as tx:  # the store is usable afterwards; payloads are compressed by the store
+            tx.insert_entities([row("a"), row("b")])
+            assert tx.live_count("s", "t") == 2  # a read waits for the queued insert
+        assert [e.payload for e in store.iter_entities()] == [b"{}", b"{}"]
 
     def test_readonly_rolls_back(self, store: Store) -> None:
         """A read-only transaction never commits."""
