@@ -97,7 +97,7 @@ def _commit(
                 ctx.facts = CommitFacts(
                     source=source.name, entity_type=scan.etype.name, epoch=epoch, now=now, run_id=result.run_id,
                     initial=scan.state is None or new_epoch, silent=settings.initial_load == "silent",
-                    max_bytes=settings.max_notification_bytes,
+                    max_bytes=settings.max_notification_bytes, store_payloads=settings.store_payloads,
                 )
                 ctx.payload_dict = tx.dictionary(source.name, scan.etype.name, "payload")
                 ctx.body_dict = tx.dictionary(source.name, scan.etype.name, "body")
@@ -124,8 +124,7 @@ def _apply_type(tx: Transaction, ctx: _CommitContext, scan: Scan, tombstones: di
                 # A batch of creations only, after the first (which trained the dictionaries): rendered
                 # by the pool while this process inserts the batches before it.
                 pool = pool or _render_pool(ctx)
-                items = [(p.key, p.hash, p.document, ctx.settings.store_payloads, tombstones.get(p.key, 0) + 1,
-                          p.source_digest) for p in batch]
+                items = [(p.key, p.hash, p.document, tombstones.get(p.key, 0) + 1, p.source_digest) for p in batch]
                 for done in pool.submit(ctx.facts, items, ctx.payload_dict, ctx.body_dict):  # type: ignore[arg-type]
                     _take_rendered(tx, ctx, done, tombstones)
                 created += len(batch)
@@ -176,8 +175,7 @@ def _apply_batch(
         payload = pending.document if ctx.settings.store_payloads else None
         if pending.action == "create":
             version = tombstones.get(pending.key, 0) + 1
-            row, note = created_rows(ctx.facts, pending.key, pending.hash, pending.document, payload, version,
-                                     pending.source_digest)
+            row, note = created_rows(ctx.facts, pending.key, pending.hash, pending.document, version, pending.source_digest)
             (upserts if pending.key in tombstones else inserts).append(row)
             _queue(ctx, note)
             created += 1

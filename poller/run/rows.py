@@ -32,6 +32,7 @@ class CommitFacts:
     initial: bool  # this type's creations are a first load (flagged ``initial``)
     silent: bool  # initial_load: silent: a first load's creations get no notification each
     max_bytes: int | None
+    store_payloads: bool = True  # baseline.store_payloads: rows hold the document
 
 
 def entity_row(
@@ -76,12 +77,12 @@ def notification_row(
 
 
 def created_rows(
-    facts: CommitFacts, key: str, digest: int, document: bytes, payload: bytes | None, version: int,
-    source_digest: int | None,
+    facts: CommitFacts, key: str, digest: int, document: bytes, version: int, source_digest: int | None,
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The baseline row and the notification row (None when silent) of one created entity."""
     attributes, doc = split_document(document)
     doc["attributes"] = orjson.Fragment(attributes)
+    payload = document if facts.store_payloads else None
     row = entity_row(facts, key, digest, version, payload, doc, first_seen=facts.now)
     row["source_digest"] = source_digest
     return row, notification_row(facts, key, "create", version, doc, None, digest, None, None, facts.initial)
@@ -98,14 +99,14 @@ class CreatedBatch:
 
 
 def render_created(
-    facts: CommitFacts, items: list[tuple[str, int, bytes, bool, int, int | None]],
+    facts: CommitFacts, items: list[tuple[str, int, bytes, int, int | None]],
     payload_dict: int | None, body_dict: int | None,
 ) -> CreatedBatch:
-    """Render a batch of creations: items are (key, hash, document, store the payload, version,
-    source digest); blobs compressed with the type's dictionaries (LZ4 where None)."""
+    """Render a batch of creations: items are (key, hash, document, version, source digest);
+    blobs compressed with the type's dictionaries (LZ4 where None)."""
     out = CreatedBatch()
-    for key, digest, document, keep_payload, version, source_digest in items:
-        row, note = created_rows(facts, key, digest, document, document if keep_payload else None, version, source_digest)
+    for key, digest, document, version, source_digest in items:
+        row, note = created_rows(facts, key, digest, document, version, source_digest)
         out.rows.append(row)
         if note is not None:
             out.notes.append(note)

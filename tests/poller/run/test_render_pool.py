@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import pytest
+import orjson
 
 from baseline.diff import DeletionPolicy
 from baseline.store import Store, open_store
@@ -27,8 +27,7 @@ def _entities(n: int, **extra: Any) -> list[dict[str, Any]]:
 
 
 def _state(store: Store) -> tuple[list[Any], list[Any]]:
-    notes = [{k: v for k, v in note.items() if k not in VOLATILE}
-             for note in (__import__("orjson").loads(r.body) for r in store.history())]
+    notes = [{k: v for k, v in note.items() if k not in VOLATILE} for note in (orjson.loads(r.body) for r in store.history())]
     rows = sorted((e.key, e.version, e.hash, e.payload, e.name, e.parent, e.state, e.project, e.deleted_at is None)
                   for e in store.iter_entities(include_deleted=True))
     return notes, rows
@@ -85,9 +84,8 @@ def test_a_render_worker_that_dies_fails_the_commit_and_leaves_nothing(store: St
     assert [n["key"] for n in notes] == [f"k{i:05d}" for i in range(N)]
 
 
-@pytest.mark.parametrize("initial_load", ["silent"])
-def test_a_silent_first_load_through_the_pool_commits_only_its_marker(store: Store, clock: Any, initial_load: str) -> None:
+def test_a_silent_first_load_through_the_pool_commits_only_its_marker(store: Store, clock: Any) -> None:
     """initial_load: silent holds in the pool too: the baseline has every entity, the outbox one marker."""
-    result, notes = run(store, _entities(N), clock, hash_workers=2, initial_load=initial_load)
+    result, notes = run(store, _entities(N), clock, hash_workers=2, initial_load="silent")
     assert result.count("created") == N and len(store.load_hashes("src", "vm")) == N
     assert [n["action"] for n in notes] == ["baseline_initialized"]
