@@ -144,24 +144,30 @@ class Transaction:
 
         self._write(job)
 
+    def insert_entity_tuples(self, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+        """Insert new baseline rows given as tuples in ``columns`` order, blobs compressed and
+        timestamps in the driver's form (``driver_stamp``). Runs in the writer thread."""
+        if rows:
+            self._write(lambda: self._insert_params(schema.entities, columns, rows))
+
+    def driver_stamp(self, stamp: datetime) -> Any:
+        """``stamp`` as this database's driver takes it in a bulk insert (SQLite: SQLAlchemy's
+        text form, as every other write stores it; PostgreSQL: the datetime itself)."""
+        kind = schema.entities.c.first_seen.type
+        processor = kind.dialect_impl(self._conn.dialect).bind_processor(self._conn.dialect)
+        return stamp if processor is None else processor(stamp)
+
     def _bulk_insert(self, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
         """executemany straight on the driver: a first load inserts a million rows, and
         SQLAlchemy's per-row parameter processing would cost more than the inserts.
         Uses ``_conn``: called from the writer thread, or after ``flush``."""
-        conn = self._conn
         if not rows:
             return
         columns = list(rows[0])
-        mark = "?" if self.dialect == "sqlite" else "%s"
-        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"
         # Only timestamps need the dialect's conversion (bytes, text and numbers pass as they are);
-        # they repeat (one per run), so each distinct one is converted once.
+        # they repeat (one per run), so each distinct one is converted once rather than by the
+        # driver's adapter once per row.
         stamps = [i for i, name in enumerate(columns) if isinstance(table.c[name].type, sa.DateTime)]
-        # The dialect's own conversion (SQLite: SQLAlchemy's text form, as every other write uses),
-        # once per distinct timestamp rather than the driver's adapter once per row.
-        kinds = [table.c[columns[i]].type for i in stamps]
-        processor = (kinds[0].dialect_impl(conn.dialect).bind_processor(conn.dialect) if kinds else None) \
-            or (lambda value: value)
         converted: dict[datetime, Any] = {}
         params = []
         for row in rows:
@@ -170,9 +176,14 @@ class Transaction:
                 stamp = values[i]
                 if stamp is not None:
                     if stamp not in converted:
-                        converted[stamp] = processor(stamp)
+                        converted[stamp] = self.driver_stamp(stamp)
                     values[i] = converted[stamp]
             params.append(tuple(values))
+        self._insert_params(table, columns, params)
+
+    def _insert_params(self, table: sa.Table, columns: Sequence[str], params: Sequence[tuple[Any, ...]]) -> None:
+        """Insert rows given as driver-ready tuples: SQLite executemany, PostgreSQL COPY."""
+        conn = self._conn
         if self.dialect == "postgresql":
             # COPY: a first load of a million rows, without a statement parsed per row.
             raw = conn.connection.driver_connection
@@ -186,7 +197,8 @@ class Transaction:
                 # like any other database error (a BaselineError naming the database, not a traceback).
                 raise sa.exc.DBAPIError.instance(copy_sql, None, exc, conn.dialect.dbapi.Error) from exc  # type: ignore[union-attr]
             return
-        conn.exec_driver_sql(sql, params)
+        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(['?'] * len(columns))})"
+        conn.exec_driver_sql(sql, params)  # type: ignore[arg-type]
 
     def upsert_entities(self, rows: list[dict[str, Any]], dictionary: int | None = None, *, compressed: bool = False) -> None:
         """Write baseline rows whose key may already exist (re-creations, imports); their
@@ -266,6 +278,21 @@ class Transaction:
             self._outbox = tempfile.TemporaryFile(prefix="poller-outbox-")  # noqa: SIM115 - closed by write_outbox or discard
         pickle.dump([{**r, "body": body} for r, body in zip(rows, bodies, strict=True)], self._outbox,
                     protocol=pickle.HIGHEST_PROTOCOL)
+
+    def append_outbox_tuples(self, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+        """Append notifications given as tuples in ``columns`` order (no ``seq``), bodies
+        compressed and timestamps in the driver's form (``driver_stamp``)."""
+        if not rows:
+            return
+        if self._spool_outbox:
+            self.append_outbox([dict(zip(columns, row, strict=True)) for row in rows], compressed=True)
+            return
+        if self._next_seq is None:
+            self._next_seq = self._sqlite_next_seq()
+        seq = self._next_seq
+        self._next_seq = seq + len(rows)
+        self._write(lambda: self._insert_params(schema.outbox, ["seq", *columns],
+                                                [(seq + i, *row) for i, row in enumerate(rows)]))
 
     def dictionary(self, source: str, entity_type: str, kind: str) -> int | None:
         """The id of the zstd dictionary of one type's ``kind`` (payload | body), if it has one."""

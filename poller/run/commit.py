@@ -24,7 +24,7 @@ from poller.run.confirm import deletion_policy
 from poller.run.lease import LeaseKeeper
 from poller.run.outcome import LeaseLost, RunAbandoned, RunResult, RunSettings
 from poller.run.render_pool import RenderPool
-from poller.run.rows import CommitFacts, CreatedBatch, created_rows, notification_row
+from poller.run.rows import ENTITY_COLUMNS, OUTBOX_COLUMNS, CommitFacts, CreatedBatch, created_rows, notification_row
 from poller.run.scan import Scan, rehash
 from poller.run.spool import Pending, Spool
 from poller.run.workers import default_workers
@@ -41,6 +41,7 @@ class _CommitContext:
     new_epoch: bool
     now: datetime
     outbox: list[dict[str, Any]] = field(default_factory=list)
+    # What the commit hands on once committed: (id, source, type, action, body, body compressed).
     published: Spool | None = None
     # The type being committed (what its rows share) and its zstd dictionaries (baseline.codec).
     facts: CommitFacts | None = None
@@ -125,7 +126,8 @@ def _apply_type(tx: Transaction, ctx: _CommitContext, scan: Scan, tombstones: di
                 # by the pool while this process inserts the batches before it.
                 pool = pool or _render_pool(ctx)
                 items = [(p.key, p.hash, p.document, tombstones.get(p.key, 0) + 1, p.source_digest) for p in batch]
-                for done in pool.submit(ctx.facts, items, ctx.payload_dict, ctx.body_dict):  # type: ignore[arg-type]
+                stamp = tx.driver_stamp(ctx.now)
+                for done in pool.submit(ctx.facts, items, ctx.payload_dict, ctx.body_dict, stamp):  # type: ignore[arg-type]
                     _take_rendered(tx, ctx, done, tombstones)
                 created += len(batch)
                 continue
@@ -211,13 +213,16 @@ def _render_pool(ctx: _CommitContext) -> RenderPool:
 
 
 def _take_rendered(tx: Transaction, ctx: _CommitContext, done: CreatedBatch, tombstones: dict[str, int]) -> None:
-    """Insert a batch the render pool built (its blobs compressed already)."""
-    tx.insert_entities([r for r in done.rows if r["key"] not in tombstones], compressed=True)
-    tx.upsert_entities([r for r in done.rows if r["key"] in tombstones], compressed=True)
-    tx.append_outbox(done.notes, compressed=True)
+    """Insert a batch the render pool built (tuples, blobs compressed, timestamps in the driver's form)."""
+    key = ENTITY_COLUMNS.index("key")
+    tx.insert_entity_tuples(ENTITY_COLUMNS, [r for r in done.rows if r[key] not in tombstones])
+    recreated = [{**dict(zip(ENTITY_COLUMNS, r, strict=True)), "first_seen": ctx.now, "last_changed": ctx.now}
+                 for r in done.rows if r[key] in tombstones]  # rare: over a tombstone, through SQLAlchemy
+    tx.upsert_entities(recreated, compressed=True)
+    tx.append_outbox_tuples(OUTBOX_COLUMNS, done.notes)
     if ctx.published is not None:
-        for note, body in zip(done.notes, done.bodies, strict=True):
-            ctx.published.append((note["id"], note["source"], note["entity_type"], note["action"], body))
+        for nid, source, _run, etype, _key, action, _at, body in done.notes:
+            ctx.published.append((nid, source, etype, action, body, True))
 
 
 def _policy(ctx: _CommitContext) -> DeletionPolicy:
@@ -331,7 +336,7 @@ def _flush_outbox(tx: Transaction, ctx: _CommitContext) -> None:
         tx.append_outbox(ctx.outbox, ctx.body_dict if etype is not None else None)
         if ctx.published is not None:
             for row in ctx.outbox:
-                ctx.published.append((row["id"], row["source"], row["entity_type"], row["action"], row["body"]))
+                ctx.published.append((row["id"], row["source"], row["entity_type"], row["action"], row["body"], False))
         ctx.outbox = []
 
 

@@ -51,6 +51,10 @@ class HashedBatch:
     touched: list[tuple[str, int]] = field(default_factory=list)
     # The first problem met; the batch's items after it were not read, the listing is incomplete.
     error: str | None = None
+    # ``changed`` as a worker process pickled it for the spool (poller/run/spool.py), when it did:
+    # the main process writes these bytes as they are instead of unpickling and pickling again.
+    spooled: bytes | None = None
+    spooled_count: int = 0
 
 
 def hash_page(page: RawPage, job: HashJob) -> HashedBatch:

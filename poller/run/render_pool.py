@@ -31,7 +31,7 @@ def _start(dictionaries: list[tuple[int, bytes]]) -> None:
     gc.disable()  # each batch's objects die with it
 
 
-def _render(args: tuple[CommitFacts, list[Any], int | None, int | None]) -> CreatedBatch:
+def _render(args: tuple[CommitFacts, list[Any], int | None, int | None, Any]) -> CreatedBatch:
     return render_created(*args)
 
 
@@ -46,10 +46,10 @@ class RenderPool(OrderedPool[CreatedBatch]):
         super().__init__(workers, _start, (dictionaries,))
 
     def submit(
-        self, facts: CommitFacts, items: list[Any], payload_dict: int | None, body_dict: int | None,
+        self, facts: CommitFacts, items: list[Any], payload_dict: int | None, body_dict: int | None, stamp: Any,
     ) -> Iterator[CreatedBatch]:
-        """Queue one batch; yield the finished batches at the head of the queue."""
-        self._offload(_render, (facts, items, payload_dict, body_dict))
+        """Queue one batch; yield the finished batches at the head of the queue (see ``render_created``)."""
+        self._offload(_render, (facts, items, payload_dict, body_dict, stamp))
         yield from self._ready()
 
     def _broken(self, exc: BrokenProcessPool) -> CreatedBatch:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import structlog
 
+from baseline.codec import decompress
 from baseline.diff import DeletionPolicy
 from baseline.store import Store, open_store
 from collectors.base import Collector
@@ -226,8 +227,8 @@ def committed_records(store: Store, result: RunResult) -> Iterator[OutboxRecord]
     """The run's committed notifications: from its spool, else read back from the outbox."""
     if result.published is not None:
         try:
-            for nid, source, entity_type, action, body in result.published.items():
-                yield OutboxRecord(0, source, entity_type, action, nid, body)
+            for nid, source, entity_type, action, body, compressed in result.published.items():
+                yield OutboxRecord(0, source, entity_type, action, nid, decompress(body) if compressed else body)
         finally:
             result.published.close()
             result.published = None

@@ -47,6 +47,13 @@ class Spool:
         if len(self._batch) >= _FLUSH_EVERY:
             self._flush()
 
+    def append_chunk(self, chunk: bytes, count: int) -> None:
+        """Remember ``count`` tuples that ``spool_chunk`` pickled (in another process, say)."""
+        self._flush()
+        self._file.seek(0, 2)
+        self._file.write(chunk)
+        self.count += count
+
     def items(self) -> Iterator[tuple[Any, ...]]:
         """Every tuple in the order appended."""
         self._flush()
@@ -61,7 +68,7 @@ class Spool:
     def _flush(self) -> None:
         if self._batch:
             self._file.seek(0, 2)  # after a read, appends still go at the end
-            pickle.dump(self._batch, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+            self._file.write(spool_chunk(self._batch))
             self._batch = []
 
     def batches(self) -> Iterator[list[Pending]]:
@@ -78,3 +85,8 @@ class Spool:
     def close(self) -> None:
         """Drop the spool and its file."""
         self._file.close()
+
+
+def spool_chunk(items: list[tuple[Any, ...]]) -> bytes:
+    """Tuples in the form a Spool's file holds them (``Spool.append_chunk`` takes it as it is)."""
+    return pickle.dumps(items, protocol=pickle.HIGHEST_PROTOCOL)

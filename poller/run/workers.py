@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar
 
 from collectors.base import RawPage
 from poller.run.hashing import HashedBatch, HashJob, hash_items, hash_page
+from poller.run.spool import spool_chunk
 
 R = TypeVar("R")
 
@@ -46,7 +47,11 @@ def _set_job(job: HashJob) -> None:
 
 def _work(page: RawPage) -> HashedBatch:
     assert _JOB is not None
-    return hash_page(page, _JOB)
+    batch = hash_page(page, _JOB)
+    if batch.changed:  # pickled once, here, in the spool's own form
+        batch.spooled, batch.spooled_count = spool_chunk(batch.changed), len(batch.changed)
+        batch.changed = []
+    return batch
 
 
 class OrderedPool(Generic[R]):
