@@ -89,3 +89,24 @@ def test_a_silent_first_load_through_the_pool_commits_only_its_marker(store: Sto
     result, notes = run(store, _entities(N), clock, hash_workers=2, initial_load="silent")
     assert result.count("created") == N and len(store.load_hashes("src", "vm")) == N
     assert [n["action"] for n in notes] == ["baseline_initialized"]
+
+
+def test_what_is_handed_on_is_what_the_outbox_holds(store: Store, clock: Any) -> None:
+    """The notifications a committed first load hands on (its published spool: bodies the pool
+    compressed, decompressed on the way out; the first batch's, rendered here, as they were)
+    are the outbox's, byte for byte and in order."""
+    from collectors.static import StaticCollector
+    from poller.config import SourceConfig
+    from poller.run.outcome import RunSettings
+    from poller.run.snapshot import committed_records
+    from poller.run.source import run_source
+
+    entities = _entities(N)
+    source = SourceConfig(name="src", collector="static", options={"entities": entities})
+    result = run_source(source, StaticCollector("src", {"entities": entities}), store,
+                        RunSettings(clock=clock, hash_workers=2))
+    assert result.published is not None
+    handed = [(r.id, r.action, r.body) for r in committed_records(store, result)]
+    stored = [(r.id, r.action, r.body) for r in store.history(run_id=result.run_id)]
+    assert len(handed) == N and handed == stored
+    assert [orjson.loads(body)["key"] for _, _, body in handed] == [f"k{i:05d}" for i in range(N)]
