@@ -139,13 +139,18 @@ def field_changes(old: Any, new: Any, ignored: Callable[[str], bool] = lambda _p
 def _walk(old: Any, new: Any, path: str, out: list[FieldChange], ignored: Callable[[str], bool]) -> None:
     if path and ignored(path):
         return
-    if type(old) is type(new) and not isinstance(old, dict | list) and old == new:
-        return
-    if type(old) is type(new) and _same_json(old, new):
-        return  # an unchanged subtree: one C-level comparison instead of a walk of its leaves
+    if type(old) is type(new):
+        if not isinstance(old, dict | list):
+            if old == new:
+                return
+        elif old == new and _same_json(old, new):
+            return  # an unchanged subtree: C-level comparisons instead of a walk of its leaves
     if isinstance(old, dict) and isinstance(new, dict):
         for key in sorted(set(old) | set(new), key=str):
-            _walk(old.get(key), new.get(key), f"{path}/{escape_segment(str(key))}", out, ignored)
+            a, b = old.get(key), new.get(key)
+            if type(a) is type(b) and a == b and (not isinstance(a, dict | list) or _same_json(a, b)):
+                continue  # unchanged (what _walk would return first), without building its path
+            _walk(a, b, f"{path}/{escape_segment(str(key))}", out, ignored)
         return
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
         for index, (a, b) in enumerate(zip(old, new, strict=True)):

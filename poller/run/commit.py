@@ -200,11 +200,16 @@ def _apply_batch(
 
 
 def _renders_elsewhere(ctx: _CommitContext, batch: list[Pending]) -> bool:
-    """Whether a batch goes to the render pool: creations only, of a real (not dry) run, with
-    more than one core to render on."""
-    if ctx.settings.dry_run or (ctx.settings.hash_workers or default_workers()) < 2:
+    """Whether a batch goes to the render pool: creations only (``_POOL_BATCH`` of them at least),
+    of a real (not dry) run, with more than one core to render on."""
+    if ctx.settings.dry_run or (ctx.settings.hash_workers or default_workers()) < 2 or len(batch) < _POOL_BATCH:
         return False
     return all(p.action == "create" for p in batch)
+
+
+# The smallest batch worth the render pool: forking it and handing it the dictionaries costs
+# more than rendering a few hundred creations here (a second snapshot's 0.1% new entities).
+_POOL_BATCH = 500
 
 
 def _render_pool(ctx: _CommitContext) -> RenderPool:

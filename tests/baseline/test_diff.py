@@ -85,6 +85,11 @@ class TestFieldChanges:
         """1 and 1.0 and True differ."""
         assert field_changes({"x": 1}, {"x": True})
 
+    def test_type_change_inside_equal_containers_is_a_change(self) -> None:
+        """Containers Python calls equal ({"x": 1} == {"x": 1.0}) are walked when their JSON differs."""
+        changes = field_changes({"m": {"x": 1}, "l": [1], "same": {"a": [1]}}, {"m": {"x": 1.0}, "l": [True], "same": {"a": [1]}})
+        assert [(c.path, c.old, c.new) for c in changes] == [("/l/0", 1, True), ("/m/x", 1, 1.0)]
+
     def test_ignored_paths_are_left_out(self) -> None:
         """A change under an ignored path is not reported."""
         assert field_changes({"m": {"x": 1}}, {"m": {"x": 2}}, lambda p: p.startswith("/m")) == []
