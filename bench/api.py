@@ -31,7 +31,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -41,6 +40,9 @@ from typing import Any
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from memory import PeakMemory  # noqa: E402
+
 TYPES = {"openstack": "compute.server", "cloudstack": "cloudstack.virtualmachine"}
 
 
@@ -113,32 +115,6 @@ class Emulator:
 
 
 # -- one poller run ---------------------------------------------------------------------------------
-class PeakRSS:
-    """Samples every 100 ms the RSS of the poller's main process and the summed PSS of its process
-    tree (forked workers share the parent's pages: summing their RSS would count them again)."""
-
-    def __init__(self, root: int) -> None:
-        self.root, self.peak, self.peak_pss = root, 0, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                proc = psutil.Process(self.root)
-                self.peak = max(self.peak, proc.memory_info().rss)
-                tree = [proc, *proc.children(recursive=True)]
-                self.peak_pss = max(self.peak_pss, sum(getattr(p.memory_full_info(), "pss", 0) for p in tree))
-            except psutil.Error:
-                pass
-            self._stop.wait(0.1)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 def write_config(work: Path, cloud: str, options: dict[str, Any], workers: str) -> Path:
     """A configuration with one source listing one type into a SQLite baseline in ``work``."""
     config = {"baseline": {"url": f"sqlite:///{work / 'baseline.db'}"},
@@ -161,7 +137,7 @@ def run_snapshot(tree: Path, config: Path, emu: Emulator, label: str) -> dict[st
     proc = subprocess.Popen([sys.executable, __file__, "--probe", str(probe), "--", "--config", str(config),
                              "snapshot", "--format", "jsonl"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             env=env, cwd=tree)
-    sampler = PeakRSS(proc.pid)
+    sampler = PeakMemory(proc.pid, interval=0.1)
     _, err = proc.communicate()
     sampler.stop()
     seconds = time.perf_counter() - started
@@ -170,8 +146,8 @@ def run_snapshot(tree: Path, config: Path, emu: Emulator, label: str) -> dict[st
     phases = json.loads(probe.read_text()) if probe.exists() else {}
     phases["load average"] = os.getloadavg()[0]
     lines = err.decode(errors="replace").strip().splitlines()
-    return {"label": label, "seconds": seconds, "calls": emu.calls(), "rss_mb": sampler.peak / 2**20,
-            "pss_mb": sampler.peak_pss / 2**20, "poller_cpu": poller_cpu, "emulator_cpu": emu.cpu() - emu_cpu,
+    return {"label": label, "seconds": seconds, "calls": emu.calls(), "rss_mb": sampler.root_rss / 2**20,
+            "pss_mb": sampler.pss / 2**20, "poller_cpu": poller_cpu, "emulator_cpu": emu.cpu() - emu_cpu,
             "phases": phases, "exit": proc.returncode, "summary": lines[-1] if lines else ""}
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from inventory import write  # noqa: E402
-from snapshot import PeakRSS  # noqa: E402
+from memory import PeakMemory  # noqa: E402
 
 
 def run(config: Path, *args: str) -> tuple[float, float, int]:
@@ -30,14 +30,14 @@ def run(config: Path, *args: str) -> tuple[float, float, int]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.Popen(["poller", "--config", str(config), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    peak = PeakRSS(proc.pid)
+    peak = PeakMemory(proc.pid)
     _, err = proc.communicate()
     peak.stop()
     if proc.returncode not in (0, 3):
         raise SystemExit(f"poller {' '.join(args)} failed: {err.decode()[-500:]}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return time.perf_counter() - started, cpu, peak.peak
+    return time.perf_counter() - started, cpu, peak.pss
 
 
 def main() -> None:

@@ -22,7 +22,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -31,34 +30,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from inventory import write  # noqa: E402
-
-
-class PeakRSS:
-    """Samples the memory of a process tree (and extra pids) every 50 ms: the summed PSS (``peak``)
-    and the largest single RSS (``peak_rss``)."""
-
-    def __init__(self, root: int, extra: Any = None) -> None:
-        self.root, self.extra, self.peak, self.peak_extra, self.peak_rss = root, extra, 0, 0, 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                proc = psutil.Process(self.root)
-                infos = [p.memory_full_info() for p in [proc, *proc.children(recursive=True)]]
-                self.peak = max(self.peak, sum(getattr(i, "pss", i.rss) for i in infos))
-                self.peak_rss = max([self.peak_rss, *(i.rss for i in infos)])
-                if self.extra is not None:
-                    self.peak_extra = max(self.peak_extra, self.extra())
-            except psutil.Error:
-                pass
-            self._stop.wait(0.05)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
+from memory import PeakMemory  # noqa: E402
 
 
 def pg_backends_rss(admin_url: str, dbname: str) -> Any:
@@ -103,12 +75,12 @@ def timed(args: list[str], pg: tuple[str, str] | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     with open(os.devnull, "wb") as devnull:
         proc = subprocess.Popen(args, stdout=devnull, stderr=subprocess.PIPE)
-        sampler = PeakRSS(proc.pid, pg_backends_rss(*pg) if pg else None)
+        sampler = PeakMemory(proc.pid, pg_backends_rss(*pg) if pg else None)
         _, err = proc.communicate()
         sampler.stop()
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "pss_mb": sampler.peak / 2**20, "rss_mb": sampler.peak_rss / 2**20,
-            "pg_backend_mb": sampler.peak_extra / 2**20, "exit": proc.returncode,
+    return {"seconds": seconds, "pss_mb": sampler.pss / 2**20, "rss_mb": sampler.rss / 2**20,
+            "pg_backend_mb": sampler.extra / 2**20, "exit": proc.returncode,
             "last": err.decode(errors="replace").strip().splitlines()[-1] if err.strip() else ""}
 
 

@@ -21,7 +21,7 @@ import orjson
 import pytest
 
 from bench.inventory import write
-from bench.snapshot import PeakRSS
+from bench.memory import PeakMemory
 from tests.e2e.test_delivery_crash import poller_cmd
 
 N = int(os.environ.get("POLLER_LOAD_ENTITIES", "100000"))
@@ -32,10 +32,10 @@ def poller(config: Path, *args: str, stdout: Any = subprocess.PIPE) -> tuple[sub
     """Run the CLI once; returns the process and its figures (seconds, peak RSS in MB)."""
     started = time.monotonic()
     proc = subprocess.Popen([*poller_cmd(), "--config", str(config), *args], stdout=stdout, stderr=subprocess.PIPE)
-    peak = PeakRSS(proc.pid)
+    peak = PeakMemory(proc.pid)
     out, err = proc.communicate(timeout=3600)
     peak.stop()
-    figures = {"seconds": round(time.monotonic() - started, 2), "peak_rss_mb": round(peak.peak / 2**20, 1)}
+    figures = {"seconds": round(time.monotonic() - started, 2), "peak_rss_mb": round(peak.pss / 2**20, 1)}
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), figures
 
 
