@@ -497,8 +497,9 @@ class Store:
         sql = "SELECT seq, id, source, entity_type, action, body FROM poller_outbox WHERE run_id = {p} ORDER BY seq"
         with self._errors("read the outbox"):
             for chunk in self._raw_query(sql, (run_id,)):
-                for seq, nid, source, etype, action, body in chunk:
-                    yield seq, nid, source, etype, action, decompress(bytes(body))
+                bodies = codec.decompress_many([bytes(row[5]) for row in chunk])
+                for (seq, nid, source, etype, action, _), body in zip(chunk, bodies, strict=True):
+                    yield seq, nid, source, etype, action, body
 
     def last_seq(self) -> int:
         """The newest outbox sequence number (0 when empty)."""

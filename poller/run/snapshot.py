@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 
-from baseline.codec import decompress
+from baseline.codec import decompress_many
 from baseline.diff import DeletionPolicy
 from baseline.store import Store, open_store
 from collectors.base import Collector
@@ -227,14 +228,27 @@ def committed_records(store: Store, result: RunResult) -> Iterator[OutboxRecord]
     """The run's committed notifications: from its spool, else read back from the outbox."""
     if result.published is not None:
         try:
-            for nid, source, entity_type, action, body, compressed in result.published.items():
-                yield OutboxRecord(0, source, entity_type, action, nid, decompress(body) if compressed else body)
+            batch: list[tuple[Any, ...]] = []
+            for item in result.published.items():
+                batch.append(item)
+                if len(batch) >= 1000:
+                    yield from _published(batch)
+                    batch = []
+            yield from _published(batch)
         finally:
             result.published.close()
             result.published = None
         return
     for seq, nid, source, entity_type, action, body in store.run_notifications(result.run_id):
         yield OutboxRecord(seq, source, entity_type, action, nid, body)
+
+
+def _published(items: list[tuple[Any, ...]]) -> Iterator[OutboxRecord]:
+    """Published spool items as records, the bodies the render pool compressed decompressed in one call."""
+    packed = [i for i, item in enumerate(items) if item[5]]
+    bodies = dict(zip(packed, decompress_many([items[i][4] for i in packed]), strict=True))
+    for i, (nid, source, entity_type, action, body, _compressed) in enumerate(items):
+        yield OutboxRecord(0, source, entity_type, action, nid, bodies.get(i, body))
 
 
 def _hand_on(

@@ -71,6 +71,24 @@ class TestRoundTrip:
         assert [codec.decompress(b) for b in blobs] == docs
         assert sum(map(len, blobs)) * 3 < sum(len(codec.compress(d)) for d in docs)
 
+    def test_batches_are_the_blobs_one_by_one(self) -> None:
+        """compress_many's batch call writes the very bytes a call each would (an empty blob included);
+        decompress_many reads a mix of two dictionaries, LZ4 and zlib back, in order."""
+        import zstandard
+
+        docs, others = _documents(600), _documents(600, start=10**6)
+        first, second = codec.train(docs, lambda _id: False), codec.train(others, lambda _id: False)
+        assert first is not None and second is not None
+        batch = [*docs[:50], b"", *docs[50:100]]
+        one_by_one = [zstandard.ZstdCompressor(level=codec.LEVEL, dict_data=codec._dictionary(first[0]),
+                                               write_content_size=True, write_dict_id=True).compress(d) for d in batch]
+        assert codec.compress_many(batch, first[0]) == one_by_one
+        assert codec.compress_many([], first[0]) == []
+        mixed = [*codec.compress_many(docs[:3], first[0]), codec.compress(docs[3]), zlib.compress(docs[4]),
+                 *codec.compress_many(others[:3], second[0]), codec.compress_many([docs[5]], first[0])[0]]
+        assert codec.decompress_many(mixed) == [*docs[:5], *others[:3], docs[5]]
+        assert codec.decompress_many([]) == []
+
     def test_ids_already_taken_are_not_reused(self) -> None:
         """A new dictionary never takes an id the database already holds."""
         seen: list[int] = []
