@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from baseline import codec, schema
+from baseline.checkpoint import Checkpointer
 from baseline.errors import SchemaBehind, StoreBusy, StoreCorrupt, StoreMisconfigured, StoreUnavailable
 from baseline.index import BaselineIndex
 from baseline.rows import (
@@ -125,9 +126,13 @@ def open_store(
         engine = sa.create_engine(parsed, **_engine_options(is_sqlite, lock_timeout, statement_timeout))
     except Exception as exc:  # e.g. a driver that is not installed
         raise StoreUnavailable(f"cannot use baseline {safe}: {type(exc).__name__}") from exc
+    checkpointer = None
     if is_sqlite:
-        _configure_sqlite(engine, lock_timeout, readonly)
-    store = Store(engine, safe, readonly=readonly, lock_timeout=lock_timeout, statement_timeout=statement_timeout)
+        if not readonly and parsed.database and parsed.database != ":memory:":
+            checkpointer = Checkpointer(parsed.database, lock_timeout)
+        _configure_sqlite(engine, lock_timeout, readonly, background_checkpoints=checkpointer is not None)
+    store = Store(engine, safe, readonly=readonly, lock_timeout=lock_timeout, statement_timeout=statement_timeout,
+                  checkpointer=checkpointer)
     if readonly:
         store.check_schema()
     else:
@@ -153,7 +158,7 @@ def _engine_options(is_sqlite: bool, lock_timeout: float, statement_timeout: flo
     return {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10, "prepare_threshold": None, "options": options}}
 
 
-def _configure_sqlite(engine: Engine, lock_timeout: float, readonly_store: bool) -> None:
+def _configure_sqlite(engine: Engine, lock_timeout: float, readonly_store: bool, *, background_checkpoints: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
@@ -162,6 +167,8 @@ def _configure_sqlite(engine: Engine, lock_timeout: float, readonly_store: bool)
         if not readonly_store:
             cur.execute("PRAGMA journal_mode=WAL")  # WAL: readers never wait for the writer
         cur.execute("PRAGMA synchronous=FULL")
+        if background_checkpoints:
+            cur.execute("PRAGMA wal_autocheckpoint=0")  # the store's Checkpointer does it after the commit
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -178,9 +185,10 @@ class Store:
 
     def __init__(
         self, engine: Engine, safe_url: str, *, readonly: bool = False, lock_timeout: float = PG_LOCK_TIMEOUT,
-        statement_timeout: float = PG_STATEMENT_TIMEOUT,
+        statement_timeout: float = PG_STATEMENT_TIMEOUT, checkpointer: Checkpointer | None = None,
     ) -> None:
         self.engine = engine
+        self._checkpointer = checkpointer  # SQLite: the log is copied back after a commit, not in it
         self.url = safe_url
         self.dialect = engine.dialect.name
         self.readonly = readonly
@@ -295,7 +303,9 @@ class Store:
         return None if data is None else bytes(data)
 
     def close(self) -> None:
-        """Release every connection."""
+        """Release every connection (after a background checkpoint under way has finished)."""
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         self.engine.dispose()
 
     @contextmanager
@@ -339,6 +349,8 @@ class Store:
                     trans.commit()
             finally:
                 conn.close()
+            if not readonly and self._checkpointer is not None:
+                self._checkpointer.committed()
 
     # ------------------------------------------------------------------ reads
 
