@@ -30,7 +30,7 @@ import pytest
 import yaml
 
 from bench.inventory import write
-from bench.snapshot import PeakRSS
+from bench.memory import PeakMemory
 from tests.e2e.test_delivery_crash import poller_cmd
 from tests.poller.service.backends import free_port
 
@@ -141,7 +141,7 @@ def test_L06_backlog_drains_while_another_source_keeps_committing(tmp_path: Path
         started = time.monotonic()
         drain = subprocess.Popen([*poller_cmd(), "--config", str(drain_config), "snapshot", "--source", "tick"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        peak = PeakRSS(drain.pid)
+        peak = PeakMemory(drain.pid)
         assert receiver.first.wait(600), "the drain never delivered"
         runs_before = len(side_runs(db))
         for _ in range(2):  # the first batch is in flight and held: the drain is under way
@@ -167,8 +167,8 @@ def test_L06_backlog_drains_while_another_source_keeps_committing(tmp_path: Path
     delivered = [nid for nid, _source, _key, _run in receiver.got]
     backlog = sum(1 for _nid, source, _key, _run in receiver.got if source == "big")
     print(f"\nL06 drained {len(delivered)} notifications ({backlog} of the backlog) in {seconds:.1f} s, "
-          f"{len(delivered) / seconds:.0f}/s, {receiver.requests} requests, drain peak RSS {peak.peak_rss / 2**20:.0f} MB "
-          f"(PSS {peak.peak / 2**20:.0f} MB); "
+          f"{len(delivered) / seconds:.0f}/s, {receiver.requests} requests, drain peak RSS {peak.rss / 2**20:.0f} MB "
+          f"(PSS {peak.pss / 2**20:.0f} MB); "
           f"side runs start to commit: no drain median {statistics.median(quiet):.3f} s max {max(quiet):.3f} s "
           f"({len(quiet)} runs), during the drain median {statistics.median(during):.3f} s max {max(during):.3f} s "
           f"({len(during)} runs)")
@@ -179,4 +179,4 @@ def test_L06_backlog_drains_while_another_source_keeps_committing(tmp_path: Path
         if source == "side":
             side_versions.setdefault(key, []).append(run_id)
     assert side_versions and all(runs == sorted(runs) for runs in side_versions.values())
-    assert peak.peak_rss < 400 * 2**20, "draining holds batches, not the backlog"
+    assert peak.rss < 400 * 2**20, "draining holds batches, not the backlog"
