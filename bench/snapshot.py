@@ -199,13 +199,19 @@ def main() -> None:
     print(f"    poller: {' '.join(poller_args(Path('CONFIG'))[:1])}")
     compile_checkout()
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
-    for backend in backends:
-        (work / backend).mkdir(exist_ok=True)
-        bench_backend(backend, args.entities, args.change, work / backend, args.pg_url)
-    if args.compare:
-        from compare import compare
+    try:
+        for backend in backends:
+            (work / backend).mkdir(exist_ok=True)
+            bench_backend(backend, args.entities, args.change, work / backend, args.pg_url)
+            if not args.workdir:  # ~7 GB at a million: gone before the next backend writes its own
+                shutil.rmtree(work / backend, ignore_errors=True)
+        if args.compare:
+            from compare import compare
 
-        compare(args.compare_entities, args.change, work / "compare")
+            compare(args.compare_entities, args.change, work / "compare")
+    finally:
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
