@@ -124,19 +124,14 @@ class Transaction:
         stmt = insert.on_conflict_do_update(index_elements=list(keys), set_=update_cols)
         self.conn.execute(stmt, list(rows))
 
-    def insert_entities(self, rows: list[dict[str, Any]], dictionary: int | None = None, *, compressed: bool = False) -> None:
+    def insert_entities(self, rows: list[dict[str, Any]], dictionary: int | None = None) -> None:
         """Insert new baseline rows (keys never seen before), handed over: their ``payload`` is the
-        document, compressed here (zstd ``dictionary``, else LZ4) unless ``compressed``. Runs in
-        the writer thread."""
+        document, compressed here (zstd ``dictionary``, else LZ4). Runs in the writer thread."""
         if not rows:
             return
 
         def job() -> None:
-            if compressed:
-                self._bulk_insert(schema.entities, rows)
-                return
-            payloads = codec.compress_many([r["payload"] for r in rows if r["payload"] is not None], dictionary)
-            blobs = iter(payloads)
+            blobs = iter(codec.compress_many([r["payload"] for r in rows if r["payload"] is not None], dictionary))
             for row in rows:
                 if row["payload"] is not None:
                     row["payload"] = next(blobs)

@@ -117,6 +117,7 @@ def _apply_type(tx: Transaction, ctx: _CommitContext, scan: Scan, tombstones: di
     refingerprint = scan.state is not None and scan.state.fingerprint != scan.rules.fingerprint
     created = deleted = 0
     pool: RenderPool | None = None
+    stamp: Any = None  # the commit's time in the driver's form, for the pool's rows
     try:
         for index, batch in enumerate(scan.spool.batches()):
             if ctx.payload_dict is None and ctx.settings.store_payloads and len(batch) >= codec.MIN_SAMPLES:
@@ -125,8 +126,8 @@ def _apply_type(tx: Transaction, ctx: _CommitContext, scan: Scan, tombstones: di
                 # A batch of creations only, after the first (which trained the dictionaries): rendered
                 # by the pool while this process inserts the batches before it.
                 pool = pool or _render_pool(ctx)
+                stamp = stamp or tx.driver_stamp(ctx.now)
                 items = [(p.key, p.hash, p.document, tombstones.get(p.key, 0) + 1, p.source_digest) for p in batch]
-                stamp = tx.driver_stamp(ctx.now)
                 for done in pool.submit(ctx.facts, items, ctx.payload_dict, ctx.body_dict, stamp):  # type: ignore[arg-type]
                     _take_rendered(tx, ctx, done, tombstones)
                 created += len(batch)
