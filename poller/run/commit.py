@@ -26,7 +26,7 @@ from poller.run.outcome import LeaseLost, RunAbandoned, RunResult, RunSettings
 from poller.run.render_pool import RenderPool
 from poller.run.rows import ENTITY_COLUMNS, OUTBOX_COLUMNS, CommitFacts, CreatedBatch, created_rows, notification_row
 from poller.run.scan import Scan, rehash
-from poller.run.spool import Pending, Spool
+from poller.run.spool import Chunk, Pending, Spool
 from poller.run.workers import default_workers
 
 log = structlog.get_logger("poller.run")
@@ -118,27 +118,37 @@ def _apply_type(tx: Transaction, ctx: _CommitContext, scan: Scan, tombstones: di
     created = deleted = 0
     pool: RenderPool | None = None
     stamp: Any = None  # the commit's time in the driver's form, for the pool's rows
+    inline: list[Pending] = []  # changes read here, applied by this process a thousand or more at a time
+    applied = 0
     try:
-        for index, batch in enumerate(scan.spool.batches()):
-            if ctx.payload_dict is None and ctx.settings.store_payloads and len(batch) >= codec.MIN_SAMPLES:
-                ctx.payload_dict = tx.add_dictionary(src, name, "payload", [p.document for p in batch], ctx.now)
-            if index > 0 and _renders_elsewhere(ctx, batch):
-                # A batch of creations only, after the first (which trained the dictionaries): rendered
-                # by the pool while this process inserts the batches before it.
-                pool = pool or _render_pool(ctx)
+        for chunk in scan.spool.chunks():
+            if applied >= _FIRST_BATCH and _renders_elsewhere(ctx, chunk):
+                # A chunk of creations only, after the first thousand changes (which trained the
+                # dictionaries): rendered by the pool, which reads it from the spool itself, while
+                # this process inserts the ones before it.
+                if inline:  # the pool holds nothing now: it was emptied before these were read
+                    created += _apply_inline(tx, ctx, scan, inline, tombstones, refingerprint)
+                    applied += len(inline)
+                    inline = []
+                pool = pool or _render_pool(ctx, scan.spool, tombstones)
                 stamp = stamp or tx.driver_stamp(ctx.now)
-                items = [(p.key, p.hash, p.document, tombstones.get(p.key, 0) + 1, p.source_digest) for p in batch]
-                for done in pool.submit(ctx.facts, items, ctx.payload_dict, ctx.body_dict, stamp):  # type: ignore[arg-type]
+                for done in pool.submit(ctx.facts, chunk, ctx.payload_dict, ctx.body_dict, stamp):  # type: ignore[arg-type]
                     _take_rendered(tx, ctx, done, tombstones)
-                created += len(batch)
+                created += chunk.count
                 continue
             if pool is not None:
                 for done in pool.results():  # what the pool holds goes first: outbox order is listing order
                     _take_rendered(tx, ctx, done, tombstones)
-            created += _apply_batch(tx, ctx, scan, batch, tombstones, refingerprint)
+            inline.extend(Pending(*item) for item in scan.spool.read(chunk))
+            if len(inline) >= _FIRST_BATCH:
+                created += _apply_inline(tx, ctx, scan, inline, tombstones, refingerprint)
+                applied += len(inline)
+                inline = []
         if pool is not None:
             for done in pool.results():
                 _take_rendered(tx, ctx, done, tombstones)
+        if inline:
+            created += _apply_inline(tx, ctx, scan, inline, tombstones, refingerprint)
     finally:
         if pool is not None:
             pool.close()
@@ -161,6 +171,15 @@ def _apply_type(tx: Transaction, ctx: _CommitContext, scan: Scan, tombstones: di
         deleted = _delete(tx, ctx, scan, list(plan.delete))
     scan.result.deleted = deleted
     _finish_type(tx, ctx, scan, created, deleted)
+
+
+def _apply_inline(
+    tx: Transaction, ctx: _CommitContext, scan: Scan, batch: list[Pending], tombstones: dict[str, int], refingerprint: bool,
+) -> int:
+    """Apply a batch here, training the type's payload dictionary on it first if it has none yet."""
+    if ctx.payload_dict is None and ctx.settings.store_payloads and len(batch) >= codec.MIN_SAMPLES:
+        ctx.payload_dict = tx.add_dictionary(ctx.source.name, scan.etype.name, "payload", [p.document for p in batch], ctx.now)
+    return _apply_batch(tx, ctx, scan, batch, tombstones, refingerprint)
 
 
 def _apply_batch(
@@ -200,22 +219,26 @@ def _apply_batch(
     return created
 
 
-def _renders_elsewhere(ctx: _CommitContext, batch: list[Pending]) -> bool:
-    """Whether a batch goes to the render pool: creations only (``_POOL_BATCH`` of them at least),
-    of a real (not dry) run, with more than one core to render on."""
-    if ctx.settings.dry_run or (ctx.settings.hash_workers or default_workers()) < 2 or len(batch) < _POOL_BATCH:
+def _renders_elsewhere(ctx: _CommitContext, chunk: Chunk) -> bool:
+    """Whether a spool chunk goes to the render pool: creations only (``_POOL_BATCH`` of them at
+    least), of a real (not dry) run, with more than one core to render on."""
+    if ctx.settings.dry_run or (ctx.settings.hash_workers or default_workers()) < 2:
         return False
-    return all(p.action == "create" for p in batch)
+    return chunk.creations_only and chunk.count >= _POOL_BATCH
 
+
+# The changes applied by this process before the render pool takes any: the first ones train
+# the type's zstd dictionaries (codec.TRAIN_SAMPLES), which the pool's workers are forked with.
+_FIRST_BATCH = codec.TRAIN_SAMPLES
 
 # The smallest batch worth the render pool: forking it and handing it the dictionaries costs
 # more than rendering a few hundred creations here (a second snapshot's 0.1% new entities).
 _POOL_BATCH = 500
 
 
-def _render_pool(ctx: _CommitContext) -> RenderPool:
+def _render_pool(ctx: _CommitContext, spool: Spool, tombstones: dict[str, int]) -> RenderPool:
     dictionaries = [(d, codec.dictionary_bytes(d)) for d in (ctx.payload_dict, ctx.body_dict) if d is not None]
-    return RenderPool(ctx.settings.hash_workers or default_workers(), dictionaries)
+    return RenderPool(ctx.settings.hash_workers or default_workers(), dictionaries, spool, tombstones)
 
 
 def _take_rendered(tx: Transaction, ctx: _CommitContext, done: CreatedBatch, tombstones: dict[str, int]) -> None:

@@ -55,6 +55,7 @@ class HashedBatch:
     # the main process writes these bytes as they are instead of unpickling and pickling again.
     spooled: bytes | None = None
     spooled_count: int = 0
+    spooled_creations_only: bool = False  # every spooled change a creation (poller/run/spool.py Chunk)
 
 
 def hash_page(page: RawPage, job: HashJob) -> HashedBatch:

@@ -196,7 +196,8 @@ class _Merge:
             for action, key, digest, document, source_digest in batch.changed:
                 self.scan.spool.add(action, key, digest, document, source_digest)
             if batch.spooled is not None:
-                self.scan.spool.append_chunk(batch.spooled, batch.spooled_count)
+                self.scan.spool.append_chunk(batch.spooled, batch.spooled_count,
+                                             creations_only=batch.spooled_creations_only)
             if batch.error is not None:
                 self._stop(batch.error)
             if self.listed % 5000 < batch.listed:

@@ -50,6 +50,7 @@ def _work(page: RawPage) -> HashedBatch:
     batch = hash_page(page, _JOB)
     if batch.changed:  # pickled once, here, in the spool's own form
         batch.spooled, batch.spooled_count = spool_chunk(batch.changed), len(batch.changed)
+        batch.spooled_creations_only = all(change[0] == "create" for change in batch.changed)
         batch.changed = []
     return batch
 

@@ -15,10 +15,10 @@ import orjson
 
 from baseline.diff import DeletionPolicy
 from baseline.store import Store, open_store
-from poller.run import render_pool
+from poller.run import render_pool, spool
 from tests.poller.helpers import run, vm
 
-N = 2500  # three spool batches: the first trains the dictionaries in this process, the others go to the pool
+N = 2500  # three spool chunks: the first trains the dictionaries in this process, the pool reads the others
 VOLATILE = ("id", "time", "epoch", "run_id")  # differ between two databases by construction
 
 
@@ -52,9 +52,9 @@ def test_the_pool_commits_what_one_process_commits(store_url: str, tmp_path: Any
     used: list[int] = []
     real = render_pool.RenderPool.__init__
 
-    def counting(self: Any, workers: int, dictionaries: Any) -> None:
+    def counting(self: Any, workers: int, *rest: Any) -> None:
         used.append(workers)
-        real(self, workers, dictionaries)
+        real(self, workers, *rest)
 
     monkeypatch.setattr(render_pool.RenderPool, "__init__", counting)
     one = _history(f"sqlite:///{tmp_path / 'one.db'}", clock, workers=1)
@@ -64,6 +64,24 @@ def test_the_pool_commits_what_one_process_commits(store_url: str, tmp_path: Any
     assert len(one[0]) == N + (N - 100) + (N - 100) + 100
     assert [n["key"] for n in one[0][:N]] == [f"k{i:05d}" for i in range(N)]  # listing order
     assert one == two
+
+
+def test_the_pool_reads_a_spool_that_moved_to_disk(tmp_path: Any, clock: Any, monkeypatch: Any) -> None:
+    """The workers read their chunks from the spool's temporary file when it is no longer in
+    memory (every run's spool moves to disk at once here): the same rows and notifications."""
+    in_memory = _history(f"sqlite:///{tmp_path / 'memory.db'}", clock, workers=2)
+    moved: list[bool] = []
+    real = spool.Spool.chunks
+
+    def chunks(self: Any) -> Any:
+        moved.append(self._file._rolled)
+        return real(self)
+
+    monkeypatch.setattr(spool, "MEMORY_LIMIT", 1)
+    monkeypatch.setattr(spool.Spool, "chunks", chunks)
+    on_disk = _history(f"sqlite:///{tmp_path / 'disk.db'}", clock, workers=2)
+    assert moved == [True, False, True]  # the deletion run spools nothing, so nothing moves
+    assert on_disk == in_memory
 
 
 def test_a_render_worker_that_dies_fails_the_commit_and_leaves_nothing(store: Store, clock: Any, monkeypatch: Any) -> None:
