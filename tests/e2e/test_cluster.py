@@ -159,15 +159,22 @@ def test_three_nodes_split_sources_report_healthy_and_survive_kill9(tmp_path: Pa
     rows = between(runs(pg_db), start, start + timedelta(seconds=10))
     assert len(rows) <= 1.2 * len(single), (len(rows), len(single))
     assert all(len(h) == 1 for h in owners_by_host(rows).values()), owners_by_host(rows)
-    assert {r.host for r in rows} == {cluster.host(n) for n in NAMES} or not cluster.own_hostname
+    assert {r.source for r in rows} == {s["name"] for s in sources}, "a source went unpolled after the split"
+
+    view = cluster.view()
+    assert len(view["members"]) == 3 and all(view["sources"][s["name"]] for s in sources)
+    # Each source ran on the node the ring gives it. Which nodes that is depends on the member ids
+    # (host:pid): the ring may leave a node without any of 12 sources (~3% of pid draws), so the
+    # hosts that ran are compared with the ring's owners, not with all three names.
+    owner_host = {s: cluster.host(owner.rsplit(":", 1)[0]) for s, owner in view["sources"].items()}
+    assert {r.source: r.host for r in rows} == owner_host, (owners_by_host(rows), view["sources"])
+    assert len(set(owner_host.values())) >= 2 or not cluster.own_hostname, view["sources"]
 
     for node in cluster.nodes.values():
         for _ in range(3):
             assert node.get("/healthz")[0] == 200
         assert node.get("/livez") == (200, node.get("/livez")[1]) and node.get("/livez")[1]["status"] == "alive"
 
-    view = cluster.view()
-    assert len(view["members"]) == 3 and all(view["sources"][s["name"]] for s in sources)
     holder = view["sinks"]["file"]
     assert holder is not None
     victim_id = next(m["id"] for m in view["members"] if m["id"] != holder)
