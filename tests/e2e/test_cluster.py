@@ -177,9 +177,11 @@ def test_three_nodes_split_sources_report_healthy_and_survive_kill9(tmp_path: Pa
 
     holder = view["sinks"]["file"]
     assert holder is not None
-    victim_id = next(m["id"] for m in view["members"] if m["id"] != holder)
+    owned = Counter(view["sources"].values())
+    victim_id = max((m["id"] for m in view["members"] if m["id"] != holder), key=lambda m: owned[m])
     victim = next(n for n in cluster.nodes.values() if victim_id.startswith(n.name) or victim_id == f"{n.name}:1")
     moved = [s for s, owner in view["sources"].items() if owner == victim_id]
+    assert moved, view["sources"]  # the victim has sources to hand over
     victim.signal(signal.SIGKILL)
     killed = now()
     for inv in tmp_path.glob("inv-*.jsonl"):
